@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/synthetic/prng.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { FileFormatError } from '../io/errors.js';
+import { readModelFolder } from './model-folder.js';
 import { makeScheduler, type Scheduler, type SchedulerConfig } from '../diffusion/schedulers.js';
 
 /** Architecture of the pixel UNet. */
@@ -30,16 +31,20 @@ export interface PixelUNetConfig {
   groups: number;
 }
 
-/** Default configuration (about 0.9M parameters). */
-export const DEFAULT_PIXEL_UNET: PixelUNetConfig = { size: 64, channels: [48, 64, 96], patch: 4, embDim: 128, groups: 8 };
+/** Default configuration (about 1.9M parameters; the first level is wider than a 4x4x3 patch so that it can carry the input through). */
+export const DEFAULT_PIXEL_UNET: PixelUNetConfig = { size: 64, channels: [64, 96, 128], patch: 4, embDim: 128, groups: 8 };
 
-/** Noise schedule of the pixel model (DDPM linear betas, 1000 steps). */
+/**
+ * Noise schedule of the pixel model (DDPM linear betas, 1000 steps) and what the network predicts. New models
+ * predict v = sqrt(a) eps - sqrt(1-a) x0: an error in v moves the x0 estimate by at most as much, whereas an
+ * epsilon error is amplified by sqrt(1-a)/sqrt(a) (about 160 at t = 999), which turned early samples into noise.
+ */
 export const PIXEL_SCHEDULE: Partial<SchedulerConfig> = {
   numTrainTimesteps: 1000,
   betaStart: 0.0001,
   betaEnd: 0.02,
   betaSchedule: 'linear',
-  predictionType: 'epsilon',
+  predictionType: 'v_prediction',
   timestepSpacing: 'leading',
   stepsOffset: 0,
   setAlphaToOne: true,
@@ -223,6 +228,7 @@ export function pixelUNetNHWC(p: Params, x: tf.Tensor4D, ts: ArrayLike<number>, 
 
 /** A loaded pixel diffusion model: config, parameters and its scheduler settings. */
 export interface PixelDiffusionModel {
+  kind: 'pixel-unet';
   config: PixelUNetConfig;
   params: Params;
   schedule: Partial<SchedulerConfig>;
@@ -233,49 +239,35 @@ export interface PixelDiffusionModel {
 }
 
 /**
- * The model as guided.ts's UNetFn: latents [B,3,H,W] (NCHW) -> eps [B,3,H,W]. With `clip` (default, as
- * diffusers' clip_sample for pixel models), eps is recomputed from the x0 estimate clipped to [-1, 1].
+ * The model as guided.ts's UNetFn: latents [B,3,H,W] (NCHW) -> eps [B,3,H,W], whatever the network predicts
+ * (epsilon or v). With `clip` (default, as diffusers' clip_sample for pixel models), eps is recomputed from
+ * the x0 estimate clipped to [-1, 1].
  */
 export function pixelUNetFn(model: PixelDiffusionModel, clip = true): (latents: tf.Tensor4D, t: number) => tf.Tensor4D {
   const ab = makeScheduler('ddim', model.schedule).alphasCumprod;
+  const isV = model.schedule.predictionType === 'v_prediction';
   return (latents, t) =>
     tf.tidy(() => {
       const x = tf.transpose(latents, [0, 2, 3, 1]) as tf.Tensor4D;
       const ts = new Array<number>(latents.shape[0]).fill(t);
-      const eps = tf.transpose(pixelUNetNHWC(model.params, x, ts, model.config), [0, 3, 1, 2]) as tf.Tensor4D;
-      if (!clip) return eps;
+      const out = tf.transpose(pixelUNetNHWC(model.params, x, ts, model.config), [0, 3, 1, 2]) as tf.Tensor4D;
       const a = ab[Math.round(t)]!;
-      const x0 = tf.clipByValue(tf.div(tf.sub(latents, tf.mul(eps, Math.sqrt(1 - a))), Math.sqrt(a)), -1, 1);
-      return tf.div(tf.sub(latents, tf.mul(x0, Math.sqrt(a))), Math.sqrt(1 - a)) as tf.Tensor4D;
+      const sa = Math.sqrt(a), sb = Math.sqrt(1 - a);
+      // v = sa eps - sb x0 and x = sa x0 + sb eps  =>  eps = sb x + sa v, x0 = sa x - sb v
+      const eps = isV ? (tf.add(tf.mul(latents, sb), tf.mul(out, sa)) as tf.Tensor4D) : out;
+      if (!clip) return eps;
+      const x0 = isV ? tf.sub(tf.mul(latents, sa), tf.mul(out, sb)) : tf.div(tf.sub(latents, tf.mul(eps, sb)), sa);
+      return tf.div(tf.sub(latents, tf.mul(tf.clipByValue(x0, -1, 1), sa)), sb) as tf.Tensor4D;
     });
 }
 
-/** The pixel model's scheduler of the given kind (DDIM by default). */
+/** The pixel model's scheduler of the given kind (DDIM by default); it takes eps, which pixelUNetFn returns. */
 export function pixelScheduler(model: PixelDiffusionModel, kind: 'ddim' | 'dpmpp2m' | 'euler' = 'ddim'): Scheduler {
-  return makeScheduler(kind, model.schedule);
-}
-
-/** Files a model folder must hold. */
-export const PIXEL_MODEL_FILES = ['config.json', 'model.safetensors'] as const;
-
-/** Thrown for a model folder that is missing or incomplete. */
-export class ModelFolderError extends Error {
-  override name = 'ModelFolderError';
+  return makeScheduler(kind, { ...model.schedule, predictionType: 'epsilon' });
 }
 
 /** Loads a pixel diffusion model folder (config.json + model.safetensors); names the missing file when incomplete. */
-export async function loadPixelDiffusion(dir: string): Promise<PixelDiffusionModel> {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ModelFolderError(`diffusion model folder ${dir} does not exist; expected a folder with ${PIXEL_MODEL_FILES.join(' and ')} (see models/synthetic-diffusion-64/README.md to train one)`);
-  for (const f of PIXEL_MODEL_FILES) {
-    if (!fs.existsSync(path.join(dir, f))) throw new ModelFolderError(`diffusion model folder ${dir} is incomplete: ${f} is missing (expected ${PIXEL_MODEL_FILES.join(', ')}); retrain with data-prep/braindive/train-diffusion.ts or copy the file`);
-  }
-  const cfgFile = path.join(dir, 'config.json');
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new FileFormatError(cfgFile, 'JSON model configuration', `unparseable text (${(e as Error).message})`, 'retrain or restore the file');
-  }
+export async function loadPixelDiffusion(dir: string, json: Record<string, unknown> = readModelFolder(dir)): Promise<PixelDiffusionModel> {
   const config = { ...DEFAULT_PIXEL_UNET, ...(json.unet as Partial<PixelUNetConfig>) };
   const schedule = { ...PIXEL_SCHEDULE, ...(json.schedule as Partial<SchedulerConfig>) };
   const weights = path.join(dir, 'model.safetensors');
@@ -287,7 +279,7 @@ export async function loadPixelDiffusion(dir: string): Promise<PixelDiffusionMod
     if (t.shape.join(',') !== shape.join(',')) throw new FileFormatError(weights, `tensor "${name}" of shape [${shape}]`, `shape [${t.shape}]`, 'the weights do not match config.json');
     params[name] = tf.tensor(Float32Array.from(t.data as ArrayLike<number>), shape, 'float32');
   }
-  return { config, params, schedule, dir, meta: json };
+  return { kind: 'pixel-unet', config, params, schedule, dir, meta: json };
 }
 
 /** Writes parameters as float32 safetensors. */
@@ -305,12 +297,13 @@ export async function loadParams(file: string): Promise<Params> {
   return out;
 }
 
-/** Training loss for one batch: x0 [B,H,W,3] in [-1,1], noise [B,H,W,3], timesteps [B]; MSE of the predicted noise. */
-export function diffusionLoss(p: Params, x0: tf.Tensor4D, noise: tf.Tensor4D, ts: number[], alphaBar: Float64Array, cfg: PixelUNetConfig): tf.Scalar {
+/** Training loss for one batch: x0 [B,H,W,3] in [-1,1], noise [B,H,W,3], timesteps [B]; MSE of the prediction (epsilon, or v = sqrt(a) eps - sqrt(1-a) x0). */
+export function diffusionLoss(p: Params, x0: tf.Tensor4D, noise: tf.Tensor4D, ts: number[], alphaBar: Float64Array, cfg: PixelUNetConfig, prediction: 'epsilon' | 'v_prediction' = 'epsilon'): tf.Scalar {
   const B = ts.length;
   const sa = tf.tensor4d(ts.map((t) => Math.sqrt(alphaBar[t]!)), [B, 1, 1, 1]);
   const sb = tf.tensor4d(ts.map((t) => Math.sqrt(1 - alphaBar[t]!)), [B, 1, 1, 1]);
   const xt = tf.add(tf.mul(x0, sa), tf.mul(noise, sb)) as tf.Tensor4D;
-  const eps = pixelUNetNHWC(p, xt, ts, cfg);
-  return tf.mean(tf.square(tf.sub(eps, noise))) as tf.Scalar;
+  const out = pixelUNetNHWC(p, xt, ts, cfg);
+  const target = prediction === 'v_prediction' ? tf.sub(tf.mul(noise, sa), tf.mul(x0, sb)) : noise;
+  return tf.mean(tf.square(tf.sub(out, target))) as tf.Scalar;
 }

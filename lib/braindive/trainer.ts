@@ -1,0 +1,82 @@
+/**
+ * Resumable training state for the synthetic-world diffusion models: parameters, their EMA and the AdamW
+ * moments, one pure-ish AdamW + EMA update, and checkpoints (safetensors + state.json, written atomically).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { writeFileAtomicSync } from '../io/atomic.js';
+import { loadParams, saveParams, type Params } from './pixel-diffusion.js';
+
+/** Everything a resumed run needs; `step` counts finished updates and `losses` holds one value per step. */
+export interface TrainState {
+  params: Params;
+  ema: Params;
+  m: Params;
+  v: Params;
+  step: number;
+  losses: number[];
+}
+
+/** AdamW settings; weight decay applies to weights (names ending in .w or .wN), not to biases or norm gains. */
+export interface AdamWOptions {
+  lr: number;
+  emaDecay: number;
+  /** Linear learning-rate warm-up, in steps (default 100). */
+  warmup?: number;
+  b1?: number;
+  b2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+/** A fresh state from initial parameters (EMA = params, zero moments). */
+export function freshTrainState(params: Params): TrainState {
+  const copy = (f: (t: tf.Tensor) => tf.Tensor) => Object.fromEntries(Object.entries(params).map(([k, t]) => [k, f(t)]));
+  return { params, ema: copy((t) => t.clone()), m: copy((t) => tf.zerosLike(t)), v: copy((t) => tf.zerosLike(t)), step: 0, losses: [] };
+}
+
+/** One AdamW step on `grads` (same names as the parameters), then the EMA update; replaces and disposes the old tensors. */
+export function adamwEmaStep(st: TrainState, grads: Record<string, tf.Tensor>, o: AdamWOptions): void {
+  const b1 = o.b1 ?? 0.9, b2 = o.b2 ?? 0.999, eps = o.eps ?? 1e-8, wd = o.weightDecay ?? 0.01;
+  const t = st.step + 1;
+  const lr = o.lr * Math.min(1, t / (o.warmup ?? 100));
+  const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t;
+  for (const [n, g] of Object.entries(grads)) {
+    const next = tf.tidy(() => {
+      const mn = tf.add(tf.mul(st.m[n]!, b1), tf.mul(g, 1 - b1));
+      const vn = tf.add(tf.mul(st.v[n]!, b2), tf.mul(tf.square(g), 1 - b2));
+      let upd = tf.div(tf.div(mn, c1), tf.add(tf.sqrt(tf.div(vn, c2)), eps));
+      if (/\.w\d?$/.test(n)) upd = tf.add(upd, tf.mul(st.params[n]!, wd));
+      const pn = tf.sub(st.params[n]!, tf.mul(upd, lr));
+      const en = tf.add(tf.mul(st.ema[n]!, o.emaDecay), tf.mul(pn, 1 - o.emaDecay));
+      return { m: mn, v: vn, params: pn, ema: en };
+    });
+    for (const key of ['m', 'v', 'params', 'ema'] as const) {
+      st[key][n]!.dispose();
+      st[key][n] = next[key];
+    }
+  }
+  st.step = t;
+}
+
+const FILES = ['params', 'ema', 'm', 'v'] as const;
+
+/** Writes the state to `dir` (four safetensors and state.json with the step, the losses and `meta`). */
+export async function saveTrainState(dir: string, st: TrainState, meta: Record<string, unknown>): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of FILES) await saveParams(path.join(dir, `${f}.safetensors`), st[f]);
+  writeFileAtomicSync(path.join(dir, 'state.json'), JSON.stringify({ ...meta, step: st.step, losses: st.losses }));
+}
+
+/** Reads a state written by saveTrainState, or null when `dir` has none; `meta` must match what was saved (else an error naming both). */
+export async function loadTrainState(dir: string, meta: Record<string, unknown>): Promise<TrainState | null> {
+  const file = path.join(dir, 'state.json');
+  if (!fs.existsSync(file)) return null;
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> & { step: number; losses: number[] };
+  for (const [k, want] of Object.entries(meta)) {
+    if (JSON.stringify(saved[k]) !== JSON.stringify(want)) throw new Error(`checkpoint ${dir} was trained with ${k} = ${JSON.stringify(saved[k])}, but this run asks for ${JSON.stringify(want)}; pass the same settings or a new checkpoint folder`);
+  }
+  const [params, ema, m, v] = await Promise.all(FILES.map((f) => loadParams(path.join(dir, `${f}.safetensors`))));
+  return { params: params!, ema: ema!, m: m!, v: v!, step: saved.step, losses: saved.losses };
+}
