@@ -1,8 +1,8 @@
 /**
- * Figures for the model card of models/synthetic-diffusion-64: loss.png (training loss, 50-step moving
+ * Figures for the model card of models/synthetic-diffusion-64: loss.png (training loss, 100-step moving
  * average) and samples.png (unguided DDIM samples, 25 steps), plus samples.json with the classifier's
  * category shares of those samples.
- *   npx tsx data-prep/braindive/make-card.ts [--n 20] [--steps 25]
+ *   npx tsx data-prep/braindive/make-card.ts [--dir models/synthetic-diffusion-64] [--n 20] [--steps 25]
  */
 import * as fs from 'node:fs';
 import { createCanvas } from 'canvas';
@@ -14,22 +14,23 @@ function arg(name: string, def: string): string {
 }
 
 (async () => {
-  const dir = 'models/synthetic-diffusion-64';
-  const cfg = JSON.parse(fs.readFileSync(`${dir}/config.json`, 'utf8')) as { losses: number[] };
+  const dir = arg('dir', 'models/synthetic-diffusion-64');
+  const cfg = JSON.parse(fs.readFileSync(`${dir}/config.json`, 'utf8')) as { losses: number[]; schedule?: { predictionType?: string } };
+  const what = cfg.schedule?.predictionType === 'v_prediction' ? 'v-prediction MSE' : 'epsilon MSE';
   const L = cfg.losses;
-  const avg = L.map((_, i) => { const s = L.slice(Math.max(0, i - 49), i + 1); return s.reduce((a, b) => a + b, 0) / s.length; });
+  const avg = L.map((_, i) => { const s = L.slice(Math.max(0, i - 99), i + 1); return s.reduce((a, b) => a + b, 0) / s.length; });
   const W = 480, H = 240, c = createCanvas(W, H), ctx = c.getContext('2d');
   ctx.fillStyle = 'white'; ctx.fillRect(0, 0, W, H);
-  const ymax = Math.max(...L.slice(0, 5), 1.05);
-  const X = (i: number) => 40 + (i / Math.max(1, L.length - 1)) * (W - 50), Y = (v: number) => H - 25 - (v / ymax) * (H - 40);
+  const ylo = Math.max(0, Math.min(...avg) - 0.02), yhi = Math.max(...avg) + 0.02;
+  const X = (i: number) => 40 + (i / Math.max(1, L.length - 1)) * (W - 50), Y = (v: number) => H - 25 - ((Math.min(yhi, Math.max(ylo, v)) - ylo) / (yhi - ylo)) * (H - 40);
   ctx.strokeStyle = '#ccc'; L.forEach((v, i) => { ctx.beginPath(); ctx.moveTo(X(i), Y(v)); ctx.lineTo(X(i) + 0.5, Y(v)); ctx.stroke(); });
   ctx.strokeStyle = '#1565c0'; ctx.lineWidth = 2; ctx.beginPath(); avg.forEach((v, i) => (i ? ctx.lineTo(X(i), Y(v)) : ctx.moveTo(X(i), Y(v)))); ctx.stroke();
   ctx.fillStyle = 'black'; ctx.font = '12px sans-serif';
-  ctx.fillText(`epsilon MSE, ${L.length} steps (last-50 mean ${avg[avg.length - 1]!.toFixed(3)})`, 50, 14);
-  for (const v of [0, 0.5, 1]) ctx.fillText(v.toFixed(1), 5, Y(v) + 4);
+  ctx.fillText(`${what}, ${L.length} steps (last-100 mean ${avg[avg.length - 1]!.toFixed(3)})`, 50, 14);
+  for (const v of [ylo, (ylo + yhi) / 2, yhi]) ctx.fillText(v.toFixed(2), 5, Y(v) + 4);
   fs.writeFileSync(`${dir}/loss.png`, c.toBuffer('image/png'));
   const n = Number(arg('n', '20'));
-  const setup = await loadSyntheticBrainDiVE();
+  const setup = await loadSyntheticBrainDiVE({ diffusion: dir });
   const g = await generatePixel({ ...setup, region: 'FFA', scale: 0, seeds: Array.from({ length: n }, (_, i) => i), steps: Number(arg('steps', '25')) });
   fs.writeFileSync(`${dir}/samples.png`, await imageGrid(toRgbImages(g.images), { cols: 10, cell: 64 }));
   const p = classifyImages(setup.classifier, g.images).dataSync();

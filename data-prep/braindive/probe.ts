@@ -3,7 +3,7 @@ import { regionActivation, loadSyntheticBrainDiVE, generatePixel, classifyImages
 import * as fs from 'node:fs';
 function arg(name: string, def: string): string { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1]! : def; }
 (async () => {
-  const setup = await loadSyntheticBrainDiVE();
+  const setup = await loadSyntheticBrainDiVE({ diffusion: arg('model', 'models/synthetic-diffusion-64') });
   const n = Number(arg('n', '6')); const steps = Number(arg('steps', '15'));
   const seeds = Array.from({ length: n }, (_, i) => 100 + i);
   const regions = arg('regions', 'FFA').split(',');
@@ -17,7 +17,7 @@ function arg(name: string, def: string): string { const i = process.argv.indexOf
   const rows = [];
   for (const region of regions) for (const scale of scales) {
     t0 = Date.now();
-    const g = await generatePixel({ ...setup, region, scale, seeds, steps });
+    const g = await generatePixel({ ...setup, region, scale, seeds, steps, gradient: arg('gradient', 'x0') as 'x0' | 'full' });
     console.log(region, scale, 'guided s/img', (Date.now() - t0) / 1000 / n);
     grids.push(...toRgbImages(g.images));
     const gp = classifyImages(setup.classifier, g.images).dataSync();

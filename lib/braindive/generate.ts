@@ -1,12 +1,12 @@
-/** BrainDiVE generation with the pixel diffusion model: guided and unguided samples of a region, scored by the encoder. */
+/** BrainDiVE generation with the synthetic world's diffusion model (PCA latent or pixel): guided and unguided samples of a region, scored by the encoder. */
 import * as tf from '@tensorflow/tfjs';
 import { sampleGuided } from '../diffusion/guided.js';
-import { pixelScheduler, pixelUNetFn, type PixelDiffusionModel } from './pixel-diffusion.js';
+import { samplerParts, type SyntheticDiffusionModel } from './diffusion-model.js';
 import { regionActivation, regionScoreFn, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
 
 /** Options of {@link generatePixel}. */
 export interface GeneratePixelOptions {
-  model: PixelDiffusionModel;
+  model: SyntheticDiffusionModel;
   encoder: VoxelEncoder;
   fx: FeatureExtractor;
   region: string;
@@ -16,7 +16,7 @@ export interface GeneratePixelOptions {
   seeds: number[];
   steps?: number;
   scheduler?: 'ddim' | 'dpmpp2m' | 'euler';
-  /** 'x0' (default here: one UNet call per step) or 'full' (through the UNet, as the paper's code). */
+  /** 'full' (through the denoiser, as the paper's code; the default for the latent model, whose MLP is cheap) or 'x0' (one UNet call per step; the pixel model's default). */
   gradient?: 'x0' | 'full';
   progress?: boolean;
   /** Called after each image. */
@@ -37,22 +37,21 @@ export function checkScale(scale: number): void {
 /** Samples one image per seed with brain guidance towards `region` (scale 0: unguided), then scores the results. */
 export async function generatePixel(o: GeneratePixelOptions): Promise<GeneratedSet> {
   checkScale(o.scale);
-  const S = o.model.config.size;
+  const parts = samplerParts(o.model);
   const score = regionScoreFn(o.encoder, o.fx, o.region);
-  const unet = pixelUNetFn(o.model);
   const outs: tf.Tensor4D[] = [];
   for (let i = 0; i < o.seeds.length; i++) {
     const r = await sampleGuided({
-      unet: (x, t) => unet(x, t),
-      decode: (z) => z.clone(),
-      scheduler: pixelScheduler(o.model, o.scheduler ?? 'ddim'),
+      unet: (x, t) => parts.unet(x, t),
+      decode: parts.decode,
+      scheduler: parts.scheduler(o.scheduler ?? 'ddim'),
       steps: o.steps ?? 25,
-      latentShape: [3, S, S],
+      latentShape: parts.latentShape,
       batch: 1,
       seed: o.seeds[i]!,
       score: o.scale !== 0 ? score : undefined,
       guidanceScale: o.scale,
-      gradient: o.gradient ?? 'x0',
+      gradient: o.gradient ?? (o.model.kind === 'pca-latent' ? 'full' : 'x0'),
       vaeScalingFactor: 1,
       scoreSize: o.fx.inputSize,
       progress: o.progress ?? false,

@@ -8,14 +8,16 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../compute/index.js';
 import { writePng } from '../io/image.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
-import { loadPixelDiffusion, ModelFolderError, type PixelDiffusionModel, type Params } from './pixel-diffusion.js';
+import type { Params } from './pixel-diffusion.js';
+import { ModelFolderError } from './model-folder.js';
+import { loadSyntheticDiffusion, type SyntheticDiffusionModel } from './diffusion-model.js';
 import { builtinFeatureExtractor, loadVoxelEncoder, regionIndices, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
 import { loadClassifier, classifyImages } from './classifier.js';
 import { generatePixel, toRgbImages, checkScale } from './generate.js';
 
 /** Everything the synthetic-world demo needs. */
 export interface SyntheticBrainDiVE {
-  model: PixelDiffusionModel;
+  model: SyntheticDiffusionModel;
   encoder: VoxelEncoder;
   fx: FeatureExtractor;
   classifier: Params;
@@ -44,7 +46,7 @@ export async function loadSyntheticBrainDiVE(paths: Partial<typeof SYNTHETIC_MOD
   await initBackend();
   const p = { ...SYNTHETIC_MODELS, ...paths };
   const abs = (x: string) => (path.isAbsolute(x) ? x : path.join(root, x));
-  const model = await loadPixelDiffusion(abs(p.diffusion));
+  const model = await loadSyntheticDiffusion(abs(p.diffusion));
   if (!fs.existsSync(abs(p.encoder))) throw new ModelFolderError(`encoder file ${abs(p.encoder)} is missing; run data-prep/braindive/train-encoder.ts`);
   const encoder = await loadVoxelEncoder(abs(p.encoder));
   const fx = await builtinFeatureExtractor('mobilenetv2');

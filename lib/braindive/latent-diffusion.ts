@@ -1,0 +1,175 @@
+/**
+ * A latent diffusion model of the synthetic stimulus world that trains on a 2-core laptop: the latent is
+ * the whitened top-k PCA coefficients of the 64 x 64 RGB stimuli (a linear autoencoder: encode = project,
+ * decode = mean + z @ basis), and the denoiser is a residual MLP over the k-vector with a sinusoidal
+ * timestep embedding. Decoding is differentiable, so brain guidance reaches the latent exactly as it does
+ * through Stable Diffusion's VAE.
+ *
+ * Why not pixels: the pixel UNet (pixel-diffusion.ts) needs far more samples than 2 CPU cores see in an
+ * hour; 128 PCA components keep 82 % of the pixel variance and the 5-way classifier still labels 91 % of
+ * their reconstructions correctly (92 % on the originals).
+ */
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../data/synthetic/prng.js';
+import { readSafetensors } from '../io/safetensors.js';
+import { FileFormatError } from '../io/errors.js';
+import { makeScheduler, type Scheduler, type SchedulerConfig } from '../diffusion/schedulers.js';
+import { dense, timestepEmbedding, PIXEL_SCHEDULE, type Params } from './pixel-diffusion.js';
+
+/** Architecture of the latent model. */
+export interface LatentDiffusionConfig {
+  /** Image side in pixels (64). */
+  size: number;
+  /** Latent size: PCA components kept. */
+  k: number;
+  /** MLP width. */
+  width: number;
+  /** Residual blocks. */
+  blocks: number;
+  /** Timestep embedding width. */
+  embDim: number;
+}
+
+/** Default configuration (128 components, width 512, 4 blocks: about 2.4M denoiser parameters). */
+export const DEFAULT_LATENT_CONFIG: LatentDiffusionConfig = { size: 64, k: 128, width: 512, blocks: 4, embDim: 128 };
+
+/** The PCA latent: mean [D] and basis [k, D] (components times their standard deviations), D = size*size*3 (HWC, pixels in [-1, 1]). */
+export interface PcaLatent {
+  mean: tf.Tensor1D;
+  basis: tf.Tensor2D;
+}
+
+/** Shapes of the denoiser's parameters, by name (dense [In, Out]). */
+export function latentParamShapes(cfg: LatentDiffusionConfig = DEFAULT_LATENT_CONFIG): Record<string, number[]> {
+  const { k, width: W, embDim: E } = cfg;
+  const s: Record<string, number[]> = { 'temb.w1': [E, E], 'temb.b1': [E], 'temb.w2': [E, E], 'temb.b2': [E], 'in.w': [k, W], 'in.b': [W] };
+  for (let i = 0; i < cfg.blocks; i++) {
+    const n = `b${i}`;
+    Object.assign(s, { [`${n}.ln.g`]: [W], [`${n}.ln.b`]: [W], [`${n}.fc1.w`]: [W, W], [`${n}.fc1.b`]: [W], [`${n}.temb.w`]: [E, W], [`${n}.temb.b`]: [W], [`${n}.fc2.w`]: [W, W], [`${n}.fc2.b`]: [W] });
+  }
+  Object.assign(s, { 'out.ln.g': [W], 'out.ln.b': [W], 'out.w': [W, k], 'out.b': [k] });
+  return s;
+}
+
+/** Fresh denoiser parameters: He-normal weights (each block's fc2 and the output at zero), unit LayerNorm gains, zero biases; seeded. */
+export function initLatentParams(cfg: LatentDiffusionConfig = DEFAULT_LATENT_CONFIG, seed = 0): Params {
+  const rng = new Rng(seed);
+  const out: Params = {};
+  for (const [name, shape] of Object.entries(latentParamShapes(cfg))) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const v = new Float32Array(n);
+    if (name.endsWith('.g')) v.fill(1);
+    else if (/\.w\d?$/.test(name) && !name.endsWith('fc2.w') && name !== 'out.w') {
+      const std = Math.sqrt(2 / shape[0]!);
+      for (let i = 0; i < n; i++) v[i] = rng.normal() * std;
+    }
+    out[name] = tf.tensor(v, shape, 'float32');
+  }
+  return out;
+}
+
+function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  const { mean, variance } = tf.moments(x, 1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b) as tf.Tensor2D;
+}
+
+const silu = <T extends tf.Tensor>(x: T): T => tf.mul(x, tf.sigmoid(x)) as T;
+const lin = (x: tf.Tensor2D, p: Params, n: string) => dense(x, p[`${n}.w`] as tf.Tensor2D, p[`${n}.b`] as tf.Tensor1D);
+
+/** Denoiser output (epsilon or v, as trained), z [B, k] and timesteps [B] -> [B, k]; differentiable in z and the parameters. */
+export function latentDenoiser(p: Params, z: tf.Tensor2D, ts: ArrayLike<number>, cfg: LatentDiffusionConfig = DEFAULT_LATENT_CONFIG): tf.Tensor2D {
+  return tf.tidy(() => {
+    let emb = silu(dense(timestepEmbedding(ts, cfg.embDim), p['temb.w1'] as tf.Tensor2D, p['temb.b1'] as tf.Tensor1D));
+    emb = silu(dense(emb, p['temb.w2'] as tf.Tensor2D, p['temb.b2'] as tf.Tensor1D));
+    let h = lin(z, p, 'in');
+    for (let i = 0; i < cfg.blocks; i++) {
+      const n = `b${i}`;
+      let a = lin(silu(layerNorm(h, p[`${n}.ln.g`]!, p[`${n}.ln.b`]!)), p, `${n}.fc1`);
+      a = silu(tf.add(a, lin(emb, p, `${n}.temb`)) as tf.Tensor2D);
+      h = tf.add(h, lin(a, p, `${n}.fc2`)) as tf.Tensor2D;
+    }
+    return lin(silu(layerNorm(h, p['out.ln.g']!, p['out.ln.b']!)), p, 'out');
+  });
+}
+
+/** Images x [B, H, W, 3] (HWC, in [-1, 1]) -> whitened latents [B, k]. */
+export function encodeLatent(pca: PcaLatent, x: tf.Tensor4D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const flat = tf.sub(tf.reshape(x, [x.shape[0], -1]), pca.mean);
+    // basis rows are components * sd, so z = (x - mean) . component / sd = (x - mean) . row / sd^2
+    const sq = tf.sum(tf.square(pca.basis), 1);
+    return tf.div(tf.matMul(flat, pca.basis, false, true), sq) as tf.Tensor2D;
+  });
+}
+
+/** Latents [B, k] -> images [B, 3, H, W] (NCHW, in [-1, 1] before clipping); differentiable. */
+export function decodeLatent(pca: PcaLatent, z: tf.Tensor2D, size: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const flat = tf.add(tf.matMul(z, pca.basis), pca.mean);
+    return tf.transpose(tf.reshape(flat, [z.shape[0], size, size, 3]), [0, 3, 1, 2]) as tf.Tensor4D;
+  });
+}
+
+/** Training loss for one batch: clean latents z0 [B, k], noise [B, k], timesteps [B]; MSE of the prediction (epsilon or v). */
+export function latentDiffusionLoss(p: Params, z0: tf.Tensor2D, noise: tf.Tensor2D, ts: number[], alphaBar: Float64Array, cfg: LatentDiffusionConfig, prediction: 'epsilon' | 'v_prediction' = 'v_prediction'): tf.Scalar {
+  const B = ts.length;
+  const sa = tf.tensor2d(ts.map((t) => Math.sqrt(alphaBar[t]!)), [B, 1]);
+  const sb = tf.tensor2d(ts.map((t) => Math.sqrt(1 - alphaBar[t]!)), [B, 1]);
+  const zt = tf.add(tf.mul(z0, sa), tf.mul(noise, sb)) as tf.Tensor2D;
+  const out = latentDenoiser(p, zt, ts, cfg);
+  const target = prediction === 'v_prediction' ? tf.sub(tf.mul(noise, sa), tf.mul(z0, sb)) : noise;
+  return tf.mean(tf.square(tf.sub(out, target))) as tf.Scalar;
+}
+
+/** A loaded latent diffusion model: config, denoiser parameters, the PCA latent and its schedule. */
+export interface LatentDiffusionModel {
+  kind: 'pca-latent';
+  config: LatentDiffusionConfig;
+  params: Params;
+  pca: PcaLatent;
+  schedule: Partial<SchedulerConfig>;
+  dir?: string;
+  meta: Record<string, unknown>;
+}
+
+/** The latent model as guided.ts's UNetFn: latents [B, k, 1, 1] -> eps [B, k, 1, 1], whatever the denoiser predicts. */
+export function latentUNetFn(model: LatentDiffusionModel): (latents: tf.Tensor4D, t: number) => tf.Tensor4D {
+  const ab = makeScheduler('ddim', model.schedule).alphasCumprod;
+  const isV = model.schedule.predictionType === 'v_prediction';
+  return (latents, t) =>
+    tf.tidy(() => {
+      const B = latents.shape[0];
+      const z = tf.reshape(latents, [B, model.config.k]) as tf.Tensor2D;
+      const out = latentDenoiser(model.params, z, new Array<number>(B).fill(t), model.config);
+      const a = ab[Math.round(t)]!;
+      const eps = isV ? tf.add(tf.mul(z, Math.sqrt(1 - a)), tf.mul(out, Math.sqrt(a))) : out;
+      return tf.reshape(eps, latents.shape) as tf.Tensor4D;
+    });
+}
+
+/** The latent model's scheduler of the given kind; it takes eps, which latentUNetFn returns. */
+export function latentScheduler(model: LatentDiffusionModel, kind: 'ddim' | 'dpmpp2m' | 'euler' = 'ddim'): Scheduler {
+  return makeScheduler(kind, { ...model.schedule, predictionType: 'epsilon' });
+}
+
+/** Loads a latent model folder (config.json with kind 'pca-latent', model.safetensors with the denoiser and pca.mean / pca.basis). */
+export async function loadLatentDiffusion(dir: string, json: Record<string, unknown>): Promise<LatentDiffusionModel> {
+  const weights = path.join(dir, 'model.safetensors');
+  const config = { ...DEFAULT_LATENT_CONFIG, ...(json.latent as Partial<LatentDiffusionConfig>) };
+  const schedule = { ...PIXEL_SCHEDULE, ...(json.schedule as Partial<SchedulerConfig>) };
+  const { tensors } = await readSafetensors(weights);
+  const D = config.size * config.size * 3;
+  const want: Record<string, number[]> = { ...latentParamShapes(config), 'pca.mean': [D], 'pca.basis': [config.k, D] };
+  const got: Params = {};
+  for (const [name, shape] of Object.entries(want)) {
+    const t = tensors[name];
+    if (!t) throw new FileFormatError(weights, `tensor "${name}" of shape [${shape}]`, 'no such tensor', 'the weights do not match config.json; retrain with data-prep/braindive/train-latent-diffusion.ts');
+    if (t.shape.join(',') !== shape.join(',')) throw new FileFormatError(weights, `tensor "${name}" of shape [${shape}]`, `shape [${t.shape}]`, 'the weights do not match config.json');
+    got[name] = tf.tensor(Float32Array.from(t.data as ArrayLike<number>), shape, 'float32');
+  }
+  const pca = { mean: got['pca.mean'] as tf.Tensor1D, basis: got['pca.basis'] as tf.Tensor2D };
+  delete got['pca.mean'];
+  delete got['pca.basis'];
+  return { kind: 'pca-latent', config, params: got, pca, schedule, dir, meta: json };
+}
