@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { AlgonautsSubject } from '../data/algonauts.js';
+import type { LocaliserSet } from './localiser.js';
 import { extractFeatures, trainVoxelEncoder, vertexSetId, type FeatureExtractor, type TrainVoxelOptions, type VoxelEncoder } from './voxel-encoder.js';
 
 /** The paper's regions as unions of Algonauts labels ('food' comes from a mask or the synthetic ground truth). */
@@ -67,7 +68,11 @@ export interface FitSubjectResult {
 /** Extracts features of a subject's training images and fits the voxel encoder (seeded 90/10 split). */
 export async function fitSubjectEncoder(
   s: AlgonautsSubject, fx: FeatureExtractor,
-  opts: TrainVoxelOptions & { valFraction?: number; maxImages?: number; featureCache?: string; onProgress?: (done: number, total: number) => void } = {},
+  opts: TrainVoxelOptions & {
+    valFraction?: number; maxImages?: number; featureCache?: string; onProgress?: (done: number, total: number) => void;
+    /** More training trials on the same vertices (e.g. syntheticLocaliser), split 90/10 like the subject's. */
+    extra?: LocaliserSet;
+  } = {},
 ): Promise<FitSubjectResult> {
   const n = Math.min(s.trainImagePaths.length, opts.maxImages ?? Infinity);
   const first = await s.trainImage(0);
@@ -93,7 +98,7 @@ export async function fitSubjectEncoder(
   const lh = await s.fmri('lh');
   const rh = await s.fmri('rh');
   const nl = s.vertexCount.lh, nr = s.vertexCount.rh, v = nl + nr;
-  const Y = new Float32Array(n * v);
+  let Y = new Float32Array(n * v);
   for (let i = 0; i < n; i++) {
     Y.set(lh.subarray(i * nl, (i + 1) * nl), i * v);
     Y.set(rh.subarray(i * nr, (i + 1) * nr), i * v + nl);
@@ -101,6 +106,21 @@ export async function fitSubjectEncoder(
   const { train, val } = s.split({ seed: opts.seed ?? 0, valFraction: opts.valFraction ?? 0.1 });
   const tr = Array.from(train).filter((i) => i < n);
   const va = Array.from(val).filter((i) => i < n);
+  const ex = opts.extra;
+  if (ex) {
+    if (ex.vertexCount.lh !== nl || ex.vertexCount.rh !== nr) throw new Error(`the extra trials cover ${ex.vertexCount.lh} + ${ex.vertexCount.rh} vertices, the subject ${nl} + ${nr}; simulate them for the same subject`);
+    const Xe = extractFeatures(fx, ex.pixels, ex.n, ex.side, 16);
+    const all = new Float32Array((n + ex.n) * fx.dim);
+    all.set(X);
+    all.set(Xe, n * fx.dim);
+    X = all;
+    const Yall = new Float32Array((n + ex.n) * v);
+    Yall.set(Y);
+    Yall.set(ex.responses, n * v);
+    const nVal = Math.round(ex.n * (opts.valFraction ?? 0.1));
+    for (let i = 0; i < ex.n; i++) (i % Math.round(ex.n / Math.max(1, nVal)) === 0 ? va : tr).push(n + i);
+    Y = Yall;
+  }
   const pick = (rows: number[], src: Float32Array, w: number) => {
     const o = new Float32Array(rows.length * w);
     rows.forEach((r, k) => o.set(src.subarray(r * w, (r + 1) * w), k * w));

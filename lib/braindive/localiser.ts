@@ -1,0 +1,80 @@
+/**
+ * A category localiser for a synthetic subject: the subject's own simulated responses to categorised
+ * 64 x 64 images (faces, bodies, places, words, food), as NSD's fLoc experiment measured real subjects.
+ * BrainDiVE's encoder scores the diffusion model's 64 x 64 images; fitting it on these in-distribution
+ * images as well as the subject's 256 x 256 scenes is what makes its gradient point at category content
+ * rather than at colour.
+ */
+import { makeCortex } from '../data/synthetic/cortex.js';
+import { renderStimulus, stimulusFeatures } from '../data/synthetic/stimuli.js';
+import { featureVector, FEATURE_DIM, noiselessSignal, readoutWeights, addTrialNoise, repeatCounts } from '../data/synthetic/responses.js';
+import { SIZES, type SubjectSize } from '../data/synthetic/subject.js';
+import { Rng, subSeed } from '../data/synthetic/prng.js';
+import { categoryStimulus, EVAL_CATEGORIES } from './categorised.js';
+
+/** Localiser data: images [n, side, side, 3] (uint8 HWC), labels [n] (EVAL_CATEGORIES index), responses [n, lh + rh]. */
+export interface LocaliserSet {
+  n: number;
+  side: number;
+  pixels: Uint8Array;
+  labels: Int32Array;
+  responses: Float32Array;
+  vertexCount: { lh: number; rh: number };
+}
+
+/** Gaussian blur of an RGB image (uint8 HWC, side x side) with standard deviation `sigma` pixels, edges clamped. */
+export function blurRgb(rgb: Uint8Array, side: number, sigma: number): Uint8Array {
+  const r = Math.ceil(3 * sigma);
+  const k = Float64Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
+  const ks = k.reduce((a, b) => a + b, 0);
+  const pass = (src: Float64Array, dx: number, dy: number): Float64Array => {
+    const out = new Float64Array(src.length);
+    for (let y = 0; y < side; y++)
+      for (let x = 0; x < side; x++)
+        for (let c = 0; c < 3; c++) {
+          let acc = 0;
+          for (let i = -r; i <= r; i++) {
+            const xx = Math.min(side - 1, Math.max(0, x + i * dx)), yy = Math.min(side - 1, Math.max(0, y + i * dy));
+            acc += k[i + r]! * src[(yy * side + xx) * 3 + c]!;
+          }
+          out[(y * side + x) * 3 + c] = acc / ks;
+        }
+    return out;
+  };
+  return Uint8Array.from(pass(pass(Float64Array.from(rgb), 1, 0), 0, 1), (v) => Math.round(v));
+}
+
+/**
+ * Simulates `n` localiser trials (categories in turn) for the synthetic subject made with (size, subjectSeed); trial
+ * noise as the subject's (1-3 repeats). A share `blurred` of the trials (default 0.5) shows the image low-pass
+ * filtered (Gaussian, sigma 1-3 px): the synthetic brain still sees the category, and the encoder learns to
+ * recognise it in the blurry x0 estimates that guidance scores.
+ */
+export function syntheticLocaliser(o: { size: SubjectSize; subjectSeed: number; n: number; seed?: number; side?: number; blurred?: number }): LocaliserSet {
+  const cfg = SIZES[o.size];
+  if (!cfg) throw new RangeError(`syntheticLocaliser: size must be tiny, workshop or full, got '${o.size}'`);
+  const side = o.side ?? 64;
+  const seed = o.seed ?? 0;
+  const cortex = makeCortex({ order: cfg.order, seed: o.subjectSeed });
+  const rng = new Rng(subSeed(seed, 'localiser'));
+  const pixels = new Uint8Array(o.n * side * side * 3);
+  const labels = new Int32Array(o.n);
+  const features = new Float32Array(o.n * FEATURE_DIM);
+  for (let i = 0; i < o.n; i++) {
+    const c = i % EVAL_CATEGORIES.length;
+    const r = renderStimulus(categoryStimulus(rng, EVAL_CATEGORIES[c]!, side, i));
+    if (rng.next() < (o.blurred ?? 0.5)) r.rgb = blurRgb(r.rgb, side, rng.uniform(1, 3));
+    pixels.set(r.rgb, i * side * side * 3);
+    labels[i] = c;
+    featureVector(stimulusFeatures(r), features.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM));
+  }
+  const nl = cortex.lh.roi.length, nr = cortex.rh.roi.length, v = nl + nr;
+  const responses = new Float32Array(o.n * v);
+  const repeats = repeatCounts(o.n, new Rng(subSeed(seed, 'localiser-repeats')));
+  for (const [hemi, off, N] of [['lh', 0, nl], ['rh', nl, nr]] as const) {
+    const h = cortex[hemi];
+    const noisy = addTrialNoise(noiselessSignal(features, o.n, readoutWeights(h)), o.n, h.ncsnr, repeats, new Rng(subSeed(seed, `localiser-noise-${hemi}`)));
+    for (let i = 0; i < o.n; i++) responses.set(noisy.mean.subarray(i * N, (i + 1) * N), i * v + off);
+  }
+  return { n: o.n, side, pixels, labels, responses, vertexCount: { lh: nl, rh: nr } };
+}
