@@ -12,9 +12,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  initBackend, tf, progress, Rng, renderCategorisedSet, initParams, countParams, diffusionLoss, saveParams,
+  initBackend, tf, Rng, renderCategorisedSet, initParams, countParams, diffusionLoss, saveParams,
   DEFAULT_PIXEL_UNET, PIXEL_SCHEDULE, makeBetas, alphasCumprod, writeFileAtomicSync,
-  freshTrainState, adamwEmaStep, saveTrainState, loadTrainState,
+  freshTrainState, trainLoop, saveTrainState, loadTrainState,
 } from 'brainnet';
 
 function arg(name: string, def: string): string {
@@ -51,7 +51,6 @@ async function main(): Promise<void> {
   const st = (await loadTrainState(ckpt, meta)) ?? freshTrainState(initParams(cfg, seed));
   if (st.step > 0) console.log(`resumed at step ${st.step}`);
   console.log(`parameters: ${countParams(st.params)}`);
-  const names = Object.keys(st.params);
   const ab = alphasCumprod(makeBetas(schedule as Parameters<typeof makeBetas>[0]));
   const T = ab.length;
 
@@ -65,36 +64,22 @@ async function main(): Promise<void> {
     );
   };
 
-  const bar = progress({ total: steps, label: 'train diffusion' });
-  bar.update(st.step);
-  const t0 = Date.now();
-  while (st.step < steps) {
-    const rng = new Rng(seed * 1000003 + st.step);
-    const x0 = new Float32Array(batch * S * S * 3);
-    const noise = new Float32Array(batch * S * S * 3);
-    const ts: number[] = [];
-    for (let b = 0; b < batch; b++) {
-      const i = rng.int(0, nImages);
-      x0.set(px.subarray(i * S * S * 3, (i + 1) * S * S * 3), b * S * S * 3);
-      ts.push(rng.int(0, T));
-    }
-    for (let i = 0; i < noise.length; i++) noise[i] = rng.normal();
-    const { value, grads } = tf.tidy(() => {
-      const xt = tf.tensor4d(x0, [batch, S, S, 3]);
-      const nt = tf.tensor4d(noise, [batch, S, S, 3]);
-      const f = (...ps: tf.Tensor[]) => diffusionLoss(Object.fromEntries(names.map((n, k) => [n, ps[k]!])), xt, nt, ts, ab, cfg, prediction);
-      const r = tf.valueAndGrads(f)(names.map((n) => st.params[n]!));
-      return { value: r.value, grads: Object.fromEntries(names.map((n, k) => [n, r.grads[k]!])) };
-    });
-    adamwEmaStep(st, grads, { lr, emaDecay });
-    st.losses.push(value.dataSync()[0]!);
-    value.dispose();
-    Object.values(grads).forEach((g) => g.dispose());
-    const recent = st.losses.slice(-50);
-    bar.update(st.step, `loss ${(recent.reduce((a, b) => a + b, 0) / recent.length).toFixed(4)} (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
-    if (st.step % every === 0 || st.step === steps) await save();
-  }
-  bar.done();
+  const x0 = new Float32Array(batch * S * S * 3);
+  const noise = new Float32Array(batch * S * S * 3);
+  await trainLoop(st, {
+    steps, every, label: 'train diffusion', adamw: { lr, emaDecay }, save,
+    lossOf: (p, step) => {
+      const rng = new Rng(seed * 1000003 + step);
+      const ts: number[] = [];
+      for (let b = 0; b < batch; b++) {
+        const i = rng.int(0, nImages);
+        x0.set(px.subarray(i * S * S * 3, (i + 1) * S * S * 3), b * S * S * 3);
+        ts.push(rng.int(0, T));
+      }
+      for (let i = 0; i < noise.length; i++) noise[i] = rng.normal();
+      return diffusionLoss(p, tf.tensor4d(x0, [batch, S, S, 3]), tf.tensor4d(noise, [batch, S, S, 3]), ts, ab, cfg, prediction);
+    },
+  });
 }
 
 main().catch((e) => {

@@ -11,9 +11,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  initBackend, tf, progress, Rng, renderCategorisedSet, fitPca, countParams, writeSafetensors, writeFileAtomicSync,
+  initBackend, tf, Rng, renderCategorisedSet, fitPca, countParams, writeSafetensors, writeFileAtomicSync,
   DEFAULT_LATENT_CONFIG, PIXEL_SCHEDULE, initLatentParams, latentDiffusionLoss, encodeLatent, makeBetas, alphasCumprod,
-  freshTrainState, adamwEmaStep, saveTrainState, loadTrainState, loadParams, saveParams, type Params, type PcaLatent,
+  freshTrainState, trainLoop, saveTrainState, loadTrainState, loadParams, saveParams, type Params, type PcaLatent,
 } from 'brainnet';
 
 function arg(name: string, def: string): string {
@@ -74,7 +74,6 @@ async function main(): Promise<void> {
   const st = (await loadTrainState(ckpt, meta)) ?? freshTrainState(initLatentParams(cfg, seed));
   if (st.step > 0) console.log(`resumed at step ${st.step}`);
   console.log(`denoiser parameters: ${countParams(st.params)}`);
-  const names = Object.keys(st.params);
   const ab = alphasCumprod(makeBetas(schedule as Parameters<typeof makeBetas>[0]));
   const T = ab.length;
 
@@ -89,36 +88,22 @@ async function main(): Promise<void> {
     writeFileAtomicSync(path.join(exportDir, 'config.json'), JSON.stringify({ kind: 'pca-latent', latent: cfg, schedule, training, losses: st.losses }, null, 1));
   };
 
-  const bar = progress({ total: steps, label: 'train latent diffusion' });
-  bar.update(st.step);
-  t0 = Date.now();
-  while (st.step < steps) {
-    const rng = new Rng(seed * 1000003 + st.step);
-    const z0 = new Float32Array(batch * K);
-    const noise = new Float32Array(batch * K);
-    const ts: number[] = [];
-    for (let b = 0; b < batch; b++) {
-      const i = rng.int(0, nImages);
-      z0.set(Z.subarray(i * K, (i + 1) * K), b * K);
-      ts.push(rng.int(0, T));
-    }
-    for (let i = 0; i < noise.length; i++) noise[i] = rng.normal();
-    const { value, grads } = tf.tidy(() => {
-      const zt = tf.tensor2d(z0, [batch, K]);
-      const nt = tf.tensor2d(noise, [batch, K]);
-      const f = (...ps: tf.Tensor[]) => latentDiffusionLoss(Object.fromEntries(names.map((n, k) => [n, ps[k]!])), zt, nt, ts, ab, cfg, 'v_prediction');
-      const r = tf.valueAndGrads(f)(names.map((n) => st.params[n]!));
-      return { value: r.value, grads: Object.fromEntries(names.map((n, k) => [n, r.grads[k]!])) };
-    });
-    adamwEmaStep(st, grads, { lr, emaDecay });
-    st.losses.push(value.dataSync()[0]!);
-    value.dispose();
-    Object.values(grads).forEach((g) => g.dispose());
-    const recent = st.losses.slice(-100);
-    bar.update(st.step, `loss ${(recent.reduce((a, b) => a + b, 0) / recent.length).toFixed(4)} (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
-    if (st.step % every === 0 || st.step === steps) await save();
-  }
-  bar.done();
+  const z0 = new Float32Array(batch * K);
+  const noise = new Float32Array(batch * K);
+  await trainLoop(st, {
+    steps, every, label: 'train latent diffusion', adamw: { lr, emaDecay }, save,
+    lossOf: (p, step) => {
+      const rng = new Rng(seed * 1000003 + step);
+      const ts: number[] = [];
+      for (let b = 0; b < batch; b++) {
+        const i = rng.int(0, nImages);
+        z0.set(Z.subarray(i * K, (i + 1) * K), b * K);
+        ts.push(rng.int(0, T));
+      }
+      for (let i = 0; i < noise.length; i++) noise[i] = rng.normal();
+      return latentDiffusionLoss(p, tf.tensor2d(z0, [batch, K]), tf.tensor2d(noise, [batch, K]), ts, ab, cfg, 'v_prediction');
+    },
+  });
 }
 
 main().catch((e) => {

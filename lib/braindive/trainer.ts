@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../io/atomic.js';
+import { progress } from '../notebook/progress.js';
 import { loadParams, saveParams, type Params } from './pixel-diffusion.js';
 
 /** Everything a resumed run needs; `step` counts finished updates and `losses` holds one value per step. */
@@ -79,4 +80,40 @@ export async function loadTrainState(dir: string, meta: Record<string, unknown>)
   }
   const [params, ema, m, v] = await Promise.all(FILES.map((f) => loadParams(path.join(dir, `${f}.safetensors`))));
   return { params: params!, ema: ema!, m: m!, v: v!, step: saved.step, losses: saved.losses };
+}
+
+/** Options of {@link trainLoop}. */
+export interface TrainLoopOptions {
+  /** Train until st.step reaches this. */
+  steps: number;
+  /** Checkpoint every this many steps (and at the end). */
+  every: number;
+  label: string;
+  adamw: AdamWOptions;
+  /** The batch loss at `step` (data and noise derived from the step, so a resumed run continues the same sequence). */
+  lossOf: (params: Params, step: number) => tf.Scalar;
+  save: () => Promise<void>;
+}
+
+/** Runs AdamW + EMA steps on `lossOf` from st.step to o.steps, with a progress bar (100-step mean loss) and checkpoints. */
+export async function trainLoop(st: TrainState, o: TrainLoopOptions): Promise<void> {
+  const names = Object.keys(st.params);
+  const bar = progress({ total: o.steps, label: o.label });
+  bar.update(st.step);
+  const t0 = Date.now();
+  while (st.step < o.steps) {
+    const { value, grads } = tf.tidy(() => {
+      const f = (...ps: tf.Tensor[]) => o.lossOf(Object.fromEntries(names.map((n, k) => [n, ps[k]!])), st.step);
+      const r = tf.valueAndGrads(f)(names.map((n) => st.params[n]!));
+      return { value: r.value, grads: Object.fromEntries(names.map((n, k) => [n, r.grads[k]!])) };
+    });
+    adamwEmaStep(st, grads, o.adamw);
+    st.losses.push(value.dataSync()[0]!);
+    value.dispose();
+    Object.values(grads).forEach((g) => g.dispose());
+    const recent = st.losses.slice(-100);
+    bar.update(st.step, `loss ${(recent.reduce((a, b) => a + b, 0) / recent.length).toFixed(4)} (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
+    if (st.step % o.every === 0 || st.step === o.steps) await o.save();
+  }
+  bar.done();
 }
