@@ -11,9 +11,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  initBackend, tf, Rng, renderCategorisedSet, fitPca, countParams, writeSafetensors, writeFileAtomicSync,
+  initBackend, tf, Rng, renderCategorisedSet, fitPca, countParams, writeFileAtomicSync,
   DEFAULT_LATENT_CONFIG, PIXEL_SCHEDULE, initLatentParams, latentDiffusionLoss, encodeLatent, makeBetas, alphasCumprod,
-  freshTrainState, trainLoop, saveTrainState, loadTrainState, loadParams, saveParams, type Params, type PcaLatent,
+  freshTrainState, trainLoop, saveTrainState, loadTrainState, loadParams, saveParams, type PcaLatent,
 } from 'brainnet';
 
 function arg(name: string, def: string): string {
@@ -80,10 +80,7 @@ async function main(): Promise<void> {
   const save = async () => {
     await saveTrainState(ckpt, st, meta);
     fs.mkdirSync(exportDir, { recursive: true });
-    const out: Record<string, { dtype: 'float32'; shape: number[]; data: Float32Array }> = {};
-    const all: Params = { ...st.ema, 'pca.mean': pca.mean, 'pca.basis': pca.basis };
-    for (const [k, t] of Object.entries(all)) out[k] = { dtype: 'float32', shape: t.shape, data: t.dataSync() as Float32Array };
-    await writeSafetensors(path.join(exportDir, 'model.safetensors'), out, { format: 'brainnet-pca-latent-diffusion' });
+    await saveParams(path.join(exportDir, 'model.safetensors'), { ...st.ema, 'pca.mean': pca.mean, 'pca.basis': pca.basis }, { format: 'brainnet-pca-latent-diffusion' });
     const training = { steps: st.step, batch, lr, emaDecay, images: nImages, seed, backend: choice.name, data: `renderCategorisedSet(${nImages}, ${S}, ${seed + 1})` };
     writeFileAtomicSync(path.join(exportDir, 'config.json'), JSON.stringify({ kind: 'pca-latent', latent: cfg, schedule, training, losses: st.losses }, null, 1));
   };

@@ -1,9 +1,9 @@
 /** The synthetic world's diffusion models behind one interface: what the guided sampler needs from either kind. */
 import type * as tf from '@tensorflow/tfjs';
-import type { Scheduler } from '../diffusion/schedulers.js';
+import { makeScheduler, type Scheduler } from '../diffusion/schedulers.js';
 import { readModelFolder } from './model-folder.js';
-import { loadPixelDiffusion, pixelScheduler, pixelUNetFn, type PixelDiffusionModel } from './pixel-diffusion.js';
-import { decodeLatent, latentScheduler, latentUNetFn, loadLatentDiffusion, type LatentDiffusionModel } from './latent-diffusion.js';
+import { loadPixelDiffusion, pixelUNetFn, type PixelDiffusionModel } from './pixel-diffusion.js';
+import { decodeLatent, latentUNetFn, loadLatentDiffusion, type LatentDiffusionModel } from './latent-diffusion.js';
 
 /** A pixel UNet (kind 'pixel-unet') or a PCA-latent MLP (kind 'pca-latent'). */
 export type SyntheticDiffusionModel = PixelDiffusionModel | LatentDiffusionModel;
@@ -23,8 +23,9 @@ export async function loadSyntheticDiffusion(dir: string): Promise<SyntheticDiff
   return json.kind === 'pca-latent' ? loadLatentDiffusion(dir, json) : loadPixelDiffusion(dir, json);
 }
 
-/** The sampler's view of a model. */
+/** The sampler's view of a model. Its scheduler takes eps, which both kinds' unet returns whatever the network predicts. */
 export function samplerParts(model: SyntheticDiffusionModel): SamplerParts {
+  const scheduler = (kind: 'ddim' | 'dpmpp2m' | 'euler' = 'ddim') => makeScheduler(kind, { ...model.schedule, predictionType: 'epsilon' });
   if (model.kind === 'pca-latent') {
     const { k, size } = model.config;
     return {
@@ -32,9 +33,9 @@ export function samplerParts(model: SyntheticDiffusionModel): SamplerParts {
       size,
       unet: latentUNetFn(model),
       decode: (z) => decodeLatent(model.pca, z.reshape([z.shape[0], k]), size),
-      scheduler: (kind) => latentScheduler(model, kind),
+      scheduler,
     };
   }
   const S = model.config.size;
-  return { latentShape: [3, S, S], size: S, unet: pixelUNetFn(model), decode: (z) => z.clone(), scheduler: (kind) => pixelScheduler(model, kind) };
+  return { latentShape: [3, S, S], size: S, unet: pixelUNetFn(model), decode: (z) => z.clone(), scheduler };
 }

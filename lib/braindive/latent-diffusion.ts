@@ -9,13 +9,11 @@
  * hour; 128 PCA components keep 82 % of the pixel variance and the 5-way classifier still labels 91 % of
  * their reconstructions correctly (92 % on the originals).
  */
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/synthetic/prng.js';
-import { readSafetensors } from '../io/safetensors.js';
-import { FileFormatError } from '../io/errors.js';
-import { makeScheduler, type Scheduler, type SchedulerConfig } from '../diffusion/schedulers.js';
+import { makeScheduler, modelX0AndEps, type SchedulerConfig } from '../diffusion/schedulers.js';
 import { dense, timestepEmbedding, PIXEL_SCHEDULE, type Params } from './pixel-diffusion.js';
+import { readModelWeights } from './model-folder.js';
 
 /** Architecture of the latent model. */
 export interface LatentDiffusionConfig {
@@ -136,38 +134,22 @@ export interface LatentDiffusionModel {
 /** The latent model as guided.ts's UNetFn: latents [B, k, 1, 1] -> eps [B, k, 1, 1], whatever the denoiser predicts. */
 export function latentUNetFn(model: LatentDiffusionModel): (latents: tf.Tensor4D, t: number) => tf.Tensor4D {
   const ab = makeScheduler('ddim', model.schedule).alphasCumprod;
-  const isV = model.schedule.predictionType === 'v_prediction';
+  const prediction = model.schedule.predictionType ?? 'epsilon';
   return (latents, t) =>
     tf.tidy(() => {
       const B = latents.shape[0];
       const z = tf.reshape(latents, [B, model.config.k]) as tf.Tensor2D;
       const out = latentDenoiser(model.params, z, new Array<number>(B).fill(t), model.config);
-      const a = ab[Math.round(t)]!;
-      const eps = isV ? tf.add(tf.mul(z, Math.sqrt(1 - a)), tf.mul(out, Math.sqrt(a))) : out;
-      return tf.reshape(eps, latents.shape) as tf.Tensor4D;
+      return tf.reshape(modelX0AndEps(out, z, ab[Math.round(t)]!, prediction)[1], latents.shape) as tf.Tensor4D;
     });
-}
-
-/** The latent model's scheduler of the given kind; it takes eps, which latentUNetFn returns. */
-export function latentScheduler(model: LatentDiffusionModel, kind: 'ddim' | 'dpmpp2m' | 'euler' = 'ddim'): Scheduler {
-  return makeScheduler(kind, { ...model.schedule, predictionType: 'epsilon' });
 }
 
 /** Loads a latent model folder (config.json with kind 'pca-latent', model.safetensors with the denoiser and pca.mean / pca.basis). */
 export async function loadLatentDiffusion(dir: string, json: Record<string, unknown>): Promise<LatentDiffusionModel> {
-  const weights = path.join(dir, 'model.safetensors');
   const config = { ...DEFAULT_LATENT_CONFIG, ...(json.latent as Partial<LatentDiffusionConfig>) };
   const schedule = { ...PIXEL_SCHEDULE, ...(json.schedule as Partial<SchedulerConfig>) };
-  const { tensors } = await readSafetensors(weights);
   const D = config.size * config.size * 3;
-  const want: Record<string, number[]> = { ...latentParamShapes(config), 'pca.mean': [D], 'pca.basis': [config.k, D] };
-  const got: Params = {};
-  for (const [name, shape] of Object.entries(want)) {
-    const t = tensors[name];
-    if (!t) throw new FileFormatError(weights, `tensor "${name}" of shape [${shape}]`, 'no such tensor', 'the weights do not match config.json; retrain with data-prep/braindive/train-latent-diffusion.ts');
-    if (t.shape.join(',') !== shape.join(',')) throw new FileFormatError(weights, `tensor "${name}" of shape [${shape}]`, `shape [${t.shape}]`, 'the weights do not match config.json');
-    got[name] = tf.tensor(Float32Array.from(t.data as ArrayLike<number>), shape, 'float32');
-  }
+  const got = await readModelWeights(dir, { ...latentParamShapes(config), 'pca.mean': [D], 'pca.basis': [config.k, D] }, 'retrain with data-prep/braindive/train-latent-diffusion.ts');
   const pca = { mean: got['pca.mean'] as tf.Tensor1D, basis: got['pca.basis'] as tf.Tensor2D };
   delete got['pca.mean'];
   delete got['pca.basis'];

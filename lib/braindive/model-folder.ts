@@ -1,7 +1,9 @@
 /** Diffusion model folders (config.json + model.safetensors): checks and clear errors, shared by the pixel and latent models. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { FileFormatError } from '../io/errors.js';
+import { readSafetensors } from '../io/safetensors.js';
 
 /** Files a model folder must hold. */
 export const PIXEL_MODEL_FILES = ['config.json', 'model.safetensors'] as const;
@@ -23,4 +25,18 @@ export function readModelFolder(dir: string): Record<string, unknown> {
   } catch (e) {
     throw new FileFormatError(cfgFile, 'JSON model configuration', `unparseable text (${(e as Error).message})`, 'retrain or restore the file');
   }
+}
+
+/** Reads the float32 tensors named in `shapes` from a folder's model.safetensors; a missing tensor or another shape is an error naming the file, the tensor and `retrain`. */
+export async function readModelWeights(dir: string, shapes: Record<string, number[]>, retrain: string): Promise<Record<string, tf.Tensor>> {
+  const weights = path.join(dir, 'model.safetensors');
+  const { tensors } = await readSafetensors(weights);
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    const t = tensors[name];
+    if (!t) throw new FileFormatError(weights, `tensor "${name}" of shape [${shape}]`, 'no such tensor', `the weights do not match config.json; ${retrain}`);
+    if (t.shape.join(',') !== shape.join(',')) throw new FileFormatError(weights, `tensor "${name}" of shape [${shape}]`, `shape [${t.shape}]`, 'the weights do not match config.json');
+    out[name] = tf.tensor(Float32Array.from(t.data as ArrayLike<number>), shape, 'float32');
+  }
+  return out;
 }

@@ -8,14 +8,11 @@
  * level (GroupNorm + SiLU + 3x3 conv, the timestep embedding added in between), a middle block,
  * skip connections, mean-pool downsampling and nearest upsampling, then unpatchify.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/synthetic/prng.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { FileFormatError } from '../io/errors.js';
-import { readModelFolder } from './model-folder.js';
-import { makeScheduler, type Scheduler, type SchedulerConfig } from '../diffusion/schedulers.js';
+import { readModelFolder, readModelWeights } from './model-folder.js';
+import { makeScheduler, modelX0AndEps, type SchedulerConfig } from '../diffusion/schedulers.js';
 
 /** Architecture of the pixel UNet. */
 export interface PixelUNetConfig {
@@ -245,40 +242,24 @@ export interface PixelDiffusionModel {
  */
 export function pixelUNetFn(model: PixelDiffusionModel, clip = true): (latents: tf.Tensor4D, t: number) => tf.Tensor4D {
   const ab = makeScheduler('ddim', model.schedule).alphasCumprod;
-  const isV = model.schedule.predictionType === 'v_prediction';
+  const prediction = model.schedule.predictionType ?? 'epsilon';
   return (latents, t) =>
     tf.tidy(() => {
       const x = tf.transpose(latents, [0, 2, 3, 1]) as tf.Tensor4D;
       const ts = new Array<number>(latents.shape[0]).fill(t);
       const out = tf.transpose(pixelUNetNHWC(model.params, x, ts, model.config), [0, 3, 1, 2]) as tf.Tensor4D;
       const a = ab[Math.round(t)]!;
-      const sa = Math.sqrt(a), sb = Math.sqrt(1 - a);
-      // v = sa eps - sb x0 and x = sa x0 + sb eps  =>  eps = sb x + sa v, x0 = sa x - sb v
-      const eps = isV ? (tf.add(tf.mul(latents, sb), tf.mul(out, sa)) as tf.Tensor4D) : out;
-      if (!clip) return eps;
-      const x0 = isV ? tf.sub(tf.mul(latents, sa), tf.mul(out, sb)) : tf.div(tf.sub(latents, tf.mul(eps, sb)), sa);
-      return tf.div(tf.sub(latents, tf.mul(tf.clipByValue(x0, -1, 1), sa)), sb) as tf.Tensor4D;
+      const [x0, eps] = modelX0AndEps(out, latents, a, prediction);
+      if (!clip) return eps as tf.Tensor4D;
+      return tf.div(tf.sub(latents, tf.mul(tf.clipByValue(x0, -1, 1), Math.sqrt(a))), Math.sqrt(1 - a)) as tf.Tensor4D;
     });
-}
-
-/** The pixel model's scheduler of the given kind (DDIM by default); it takes eps, which pixelUNetFn returns. */
-export function pixelScheduler(model: PixelDiffusionModel, kind: 'ddim' | 'dpmpp2m' | 'euler' = 'ddim'): Scheduler {
-  return makeScheduler(kind, { ...model.schedule, predictionType: 'epsilon' });
 }
 
 /** Loads a pixel diffusion model folder (config.json + model.safetensors); names the missing file when incomplete. */
 export async function loadPixelDiffusion(dir: string, json: Record<string, unknown> = readModelFolder(dir)): Promise<PixelDiffusionModel> {
   const config = { ...DEFAULT_PIXEL_UNET, ...(json.unet as Partial<PixelUNetConfig>) };
   const schedule = { ...PIXEL_SCHEDULE, ...(json.schedule as Partial<SchedulerConfig>) };
-  const weights = path.join(dir, 'model.safetensors');
-  const { tensors } = await readSafetensors(weights);
-  const params: Params = {};
-  for (const [name, shape] of Object.entries(paramShapes(config))) {
-    const t = tensors[name];
-    if (!t) throw new FileFormatError(weights, `tensor "${name}" of shape [${shape}]`, 'no such tensor', 'the weights do not match config.json; retrain');
-    if (t.shape.join(',') !== shape.join(',')) throw new FileFormatError(weights, `tensor "${name}" of shape [${shape}]`, `shape [${t.shape}]`, 'the weights do not match config.json');
-    params[name] = tf.tensor(Float32Array.from(t.data as ArrayLike<number>), shape, 'float32');
-  }
+  const params = await readModelWeights(dir, paramShapes(config), 'retrain');
   return { kind: 'pixel-unet', config, params, schedule, dir, meta: json };
 }
 

@@ -203,6 +203,14 @@ export interface MakeSchedulerOptions extends Partial<SchedulerConfig> {
   eta?: number;
 }
 
+/** x0 and eps [same shape as x] from a model's output (epsilon or v) at alpha_bar `a` and the VP sample x. */
+export function modelX0AndEps(out: tf.Tensor, x: tf.Tensor, a: number, predictionType: PredictionType): [tf.Tensor, tf.Tensor] {
+  const sa = Math.sqrt(a);
+  const sb = Math.sqrt(1 - a);
+  if (predictionType === 'epsilon') return [tf.div(tf.sub(x, tf.mul(out, sb)), sa), out];
+  return [tf.sub(tf.mul(x, sa), tf.mul(out, sb)), tf.add(tf.mul(out, sa), tf.mul(x, sb))];
+}
+
 /** Makes a scheduler of the given kind; config defaults are SD-2.1-base's. */
 export function makeScheduler(kind: SchedulerKind, opts: MakeSchedulerOptions = {}): Scheduler {
   const { eta = 0, ...rest } = opts;
@@ -232,13 +240,7 @@ export function makeScheduler(kind: SchedulerKind, opts: MakeSchedulerOptions = 
     return i;
   };
   const next = (state: SchedulerState, patch: Partial<SchedulerState>): SchedulerState => ({ ...state, stepIndex: state.stepIndex + 1, ...patch });
-  /** x0 and eps from the model output at alpha_bar a, VP sample x. */
-  const x0AndEps = (out: tf.Tensor, x: tf.Tensor, a: number): [tf.Tensor, tf.Tensor] => {
-    const sa = Math.sqrt(a);
-    const sb = Math.sqrt(1 - a);
-    if (config.predictionType === 'epsilon') return [tf.div(tf.sub(x, tf.mul(out, sb)), sa), out];
-    return [tf.sub(tf.mul(x, sa), tf.mul(out, sb)), tf.add(tf.mul(out, sa), tf.mul(x, sb))];
-  };
+  const x0AndEps = (out: tf.Tensor, x: tf.Tensor, a: number): [tf.Tensor, tf.Tensor] => modelX0AndEps(out, x, a, config.predictionType);
 
   const base = {
     kind,
