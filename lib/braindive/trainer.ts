@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { progress } from '../notebook/progress.js';
+import { adamwUpdate } from '../encoding/train-gpu.js';
 import { loadParams, saveParams, type Params } from './pixel-diffusion.js';
 
 /** Everything a resumed run needs; `step` counts finished updates and `losses` holds one value per step. */
@@ -37,21 +38,16 @@ export function freshTrainState(params: Params): TrainState {
   return { params, ema: copy((t) => t.clone()), m: copy((t) => tf.zerosLike(t)), v: copy((t) => tf.zerosLike(t)), step: 0, losses: [] };
 }
 
-/** One AdamW step on `grads` (same names as the parameters), then the EMA update; replaces and disposes the old tensors. */
+/** One AdamW step on `grads` (same names as the parameters; encoding's adamwUpdate), then the EMA update; replaces and disposes the old tensors. */
 export function adamwEmaStep(st: TrainState, grads: Record<string, tf.Tensor>, o: AdamWOptions): void {
-  const b1 = o.b1 ?? 0.9, b2 = o.b2 ?? 0.999, eps = o.eps ?? 1e-8, wd = o.weightDecay ?? 0.01;
   const t = st.step + 1;
   const lr = o.lr * Math.min(1, t / (o.warmup ?? 100));
-  const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t;
   for (const [n, g] of Object.entries(grads)) {
     const next = tf.tidy(() => {
-      const mn = tf.add(tf.mul(st.m[n]!, b1), tf.mul(g, 1 - b1));
-      const vn = tf.add(tf.mul(st.v[n]!, b2), tf.mul(tf.square(g), 1 - b2));
-      let upd = tf.div(tf.div(mn, c1), tf.add(tf.sqrt(tf.div(vn, c2)), eps));
-      if (/\.w\d?$/.test(n)) upd = tf.add(upd, tf.mul(st.params[n]!, wd));
-      const pn = tf.sub(st.params[n]!, tf.mul(upd, lr));
-      const en = tf.add(tf.mul(st.ema[n]!, o.emaDecay), tf.mul(pn, 1 - o.emaDecay));
-      return { m: mn, v: vn, params: pn, ema: en };
+      const weightDecay = /\.w\d?$/.test(n) ? (o.weightDecay ?? 0.01) : 0;
+      const r = adamwUpdate(st.params[n]!, g, st.m[n]!, st.v[n]!, { step: t, lr, beta1: o.b1 ?? 0.9, beta2: o.b2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay });
+      const ema = tf.add(tf.mul(st.ema[n]!, o.emaDecay), tf.mul(r.p, 1 - o.emaDecay));
+      return { m: r.m, v: r.v, params: r.p, ema };
     });
     for (const key of ['m', 'v', 'params', 'ema'] as const) {
       st[key][n]!.dispose();

@@ -88,11 +88,6 @@ export function adamwDevice(opt: AdamW, vars: tf.Variable[], grads: tf.Tensor[])
   dirty.add(opt);
   opt.step++;
   const t = opt.step;
-  const bc1 = 1 - Math.pow(opt.beta1, t);
-  const bc2 = 1 - Math.pow(opt.beta2, t);
-  const decay = 1 - opt.lr * opt.weightDecay;
-  const stepSize = opt.lr / bc1;
-  const sqrtBc2 = Math.sqrt(bc2);
   vars.forEach((variable, i) => {
     let mv = mom.get(variable.name);
     if (!mv) {
@@ -108,15 +103,26 @@ export function adamwDevice(opt: AdamW, vars: tf.Variable[], grads: tf.Tensor[])
     }
     const { m, v } = mv;
     tf.tidy(() => {
-      const g = grads[i]!;
-      const m1 = tf.add(tf.mul(m, opt.beta1), tf.mul(g, 1 - opt.beta1));
-      const v1 = tf.add(tf.mul(v, opt.beta2), tf.mul(tf.square(g), 1 - opt.beta2));
-      const upd = tf.div(tf.mul(m1, stepSize), tf.add(tf.div(tf.sqrt(v1), sqrtBc2), opt.eps));
-      m.assign(m1);
-      v.assign(v1);
-      variable.assign(tf.sub(tf.mul(variable, decay), upd));
+      const r = adamwUpdate(variable, grads[i]!, m, v, { step: t, lr: opt.lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay });
+      m.assign(r.m);
+      v.assign(r.v);
+      variable.assign(r.p);
     });
   });
+}
+
+/** One AdamW update in tfjs ops (torch.optim.AdamW semantics): parameter p, gradient g and moments m, v of one shape at update number `step` (from 1) -> the new p, m, v. Call inside tf.tidy. */
+export function adamwUpdate(
+  p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor,
+  o: { step: number; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number },
+): { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
+  const decay = 1 - o.lr * o.weightDecay;
+  const stepSize = o.lr / (1 - Math.pow(o.beta1, o.step));
+  const sqrtBc2 = Math.sqrt(1 - Math.pow(o.beta2, o.step));
+  const m1 = tf.add(tf.mul(m, o.beta1), tf.mul(g, 1 - o.beta1));
+  const v1 = tf.add(tf.mul(v, o.beta2), tf.mul(tf.square(g), 1 - o.beta2));
+  const upd = tf.div(tf.mul(m1, stepSize), tf.add(tf.div(tf.sqrt(v1), sqrtBc2), o.eps));
+  return { p: tf.sub(tf.mul(p, decay), upd), m: m1, v: v1 };
 }
 
 /** Sizes named in an out-of-memory error of a training step. */
