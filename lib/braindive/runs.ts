@@ -11,7 +11,9 @@ import { writeFileAtomicSync } from '../io/atomic.js';
 import type { Params } from './pixel-diffusion.js';
 import { ModelFolderError } from './model-folder.js';
 import { loadSyntheticDiffusion, type SyntheticDiffusionModel } from './diffusion-model.js';
-import { builtinFeatureExtractor, loadVoxelEncoder, regionIndices, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
+import { builtinFeatureExtractor, loadVoxelEncoder, regionIndices, regionActivation, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
+import { evaluateRegion, type RegionEvaluation } from './evaluate.js';
+import { REGION_CATEGORY } from './subject-encoder.js';
 import { loadClassifier, classifyImages } from './classifier.js';
 import { generatePixel, toRgbImages, checkScale } from './generate.js';
 
@@ -97,4 +99,26 @@ export async function runRegions(o: RunRegionsOptions): Promise<{ written: numbe
     }
   }
   return { written, skipped };
+}
+
+/**
+ * BrainDiVE's evaluation from fixed seeds: one unguided set, then one guided set per region (scale `scale`),
+ * each classified by the 5-way classifier and scored by the encoder; one row per region.
+ */
+export async function evaluateGuidance(setup: SyntheticBrainDiVE, regions: string[], o: { scale: number; seeds: number[]; steps: number }): Promise<RegionEvaluation[]> {
+  if (!regions.length) throw new Error('evaluateGuidance: give at least one region');
+  const u = await generatePixel({ ...setup, region: regions[0]!, scale: 0, seeds: o.seeds, steps: o.steps });
+  const up = classifyImages(setup.classifier, u.images).dataSync();
+  const rows: RegionEvaluation[] = [];
+  for (const region of regions) {
+    const category = REGION_CATEGORY[region];
+    if (!category) throw new Error(`evaluateGuidance: region '${region}' has no preferred category; use one of ${Object.keys(REGION_CATEGORY).join(', ')}`);
+    const g = await generatePixel({ ...setup, region, scale: o.scale, seeds: o.seeds, steps: o.steps });
+    const ua = tf.tidy(() => regionActivation(setup.encoder, setup.fx, region, u.images).dataSync());
+    const gp = tf.tidy(() => classifyImages(setup.classifier, g.images).dataSync());
+    rows.push(evaluateRegion(region, category, { probs: gp, activation: g.activation }, { probs: up, activation: ua }));
+    g.images.dispose();
+  }
+  u.images.dispose();
+  return rows;
 }

@@ -5,7 +5,7 @@
  * and VWFA; prints the whole table (guided, top-20 % and unguided shares) for the closing notes.
  */
 import * as assert from 'node:assert/strict';
-import { loadSyntheticBrainDiVE, generatePixel, classifyImages, evaluateRegion, formatEvaluation, regionActivation, REGION_CATEGORY, tf, type SyntheticBrainDiVE } from 'brainnet';
+import { loadSyntheticBrainDiVE, evaluateGuidance, formatEvaluation, type SyntheticBrainDiVE } from 'brainnet';
 
 describe('BrainDiVE evaluation (synthetic world, slow)', function () {
   this.timeout(3600000);
@@ -16,15 +16,7 @@ describe('BrainDiVE evaluation (synthetic world, slow)', function () {
     setup = await loadSyntheticBrainDiVE();
   });
   it('guidance raises each region\'s predicted activation, and the category share of FFA, PPA and VWFA', async () => {
-    const u = await generatePixel({ ...setup, region: 'FFA', scale: 0, seeds, steps });
-    const up = classifyImages(setup.classifier, u.images).dataSync();
-    const rows = [];
-    for (const region of ['FFA', 'PPA', 'VWFA', 'food', 'EBA', 'FBA-1']) {
-      const g = await generatePixel({ ...setup, region, scale: 10, seeds, steps });
-      const ua = tf.tidy(() => regionActivation(setup.encoder, setup.fx, region, u.images).dataSync());
-      rows.push(evaluateRegion(region, REGION_CATEGORY[region]!, { probs: classifyImages(setup.classifier, g.images).dataSync(), activation: g.activation }, { probs: up, activation: ua }));
-      g.images.dispose();
-    }
+    const rows = await evaluateGuidance(setup, ['FFA', 'PPA', 'VWFA', 'food', 'EBA', 'FBA-1'], { scale: 10, seeds, steps });
     console.log(formatEvaluation(rows));
     for (const r of rows) assert.ok(r.effectSD > 1, `${r.region}: effect ${r.effectSD.toFixed(2)} sd`);
     for (const r of rows.slice(0, 3)) assert.ok(r.guidedShare > r.unguidedShare, `${r.region}: guided ${r.guidedShare} vs unguided ${r.unguidedShare}`);

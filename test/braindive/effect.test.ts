@@ -7,7 +7,7 @@
  * See models/synthetic-diffusion-64/README.md.
  */
 import * as assert from 'node:assert/strict';
-import { loadSyntheticBrainDiVE, generatePixel, classifyImages, evaluateRegion, formatEvaluation, regionActivation, REGION_CATEGORY, tf, type SyntheticBrainDiVE } from 'brainnet';
+import { loadSyntheticBrainDiVE, evaluateGuidance, formatEvaluation, type SyntheticBrainDiVE } from 'brainnet';
 
 describe('BrainDiVE effect (synthetic world, fixed seeds)', function () {
   this.timeout(900000);
@@ -19,16 +19,7 @@ describe('BrainDiVE effect (synthetic world, fixed seeds)', function () {
     setup = await loadSyntheticBrainDiVE();
   });
   it('guidance towards FFA, PPA and VWFA raises their category share and predicted activation', async () => {
-    const u = await generatePixel({ ...setup, region: 'FFA', scale: 0, seeds, steps });
-    const up = classifyImages(setup.classifier, u.images).dataSync();
-    const rows = [];
-    for (const region of ['FFA', 'PPA', 'VWFA']) {
-      const g = await generatePixel({ ...setup, region, scale, seeds, steps });
-      const ua = tf.tidy(() => regionActivation(setup.encoder, setup.fx, region, u.images).dataSync());
-      rows.push(evaluateRegion(region, REGION_CATEGORY[region]!, { probs: classifyImages(setup.classifier, g.images).dataSync(), activation: g.activation }, { probs: up, activation: ua }));
-      g.images.dispose();
-    }
-    u.images.dispose();
+    const rows = await evaluateGuidance(setup, ['FFA', 'PPA', 'VWFA'], { scale, seeds, steps });
     console.log(formatEvaluation(rows));
     for (const r of rows) {
       assert.ok(r.guidedShare > r.unguidedShare, `${r.region}: guided ${r.guidedShare} vs unguided ${r.unguidedShare}`);
