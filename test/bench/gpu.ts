@@ -65,6 +65,19 @@ function arg(args: string[], name: string, dflt: string): string {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
 }
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** Runs `f` once to warm up (kernel compilation), then `reps` timed times; the median in seconds. `after` runs after each timed rep. */
+async function medianSeconds(f: () => Promise<unknown>, reps: number, after?: () => void): Promise<number> {
+  await f();
+  const ts: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await f();
+    ts.push((performance.now() - t0) / 1000);
+    after?.();
+  }
+  return median(ts);
+}
 const round = (x: number, d = 3) => Number(x.toFixed(d));
 const mb = (b: number) => Math.round(b / 2 ** 20);
 
@@ -109,16 +122,10 @@ async function tokenExtraction(bn: typeof BN, quick: boolean, reps: number): Pro
     for (const v of Object.values(t.local)) await sync(v);
     bn.disposeTokens(t);
   };
-  await once();
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await once();
-    times.push((performance.now() - t0) / 1000);
-  }
+  const mt = await medianSeconds(once, reps);
   x.dispose();
   await mob.dispose();
-  out['mobilenetv2_builtin'] = { batch: B, median_s: round(median(times), 4), images_per_s: round(B / median(times), 2) };
+  out['mobilenetv2_builtin'] = { batch: B, median_s: round(mt, 4), images_per_s: round(B / mt, 2) };
 
   const big = path.join(ROOT, 'data', 'onnx', 'vit_b_16.onnx');
   const model = fs.existsSync(big) ? big : path.join(ROOT, 'test', 'fixtures', 'onnx', 'vit_tiny.onnx');
@@ -132,16 +139,10 @@ async function tokenExtraction(bn: typeof BN, quick: boolean, reps: number): Pro
     await sync(Object.values(o)[0]!);
     tf.dispose(Object.values(o));
   };
-  await run1();
-  const vt: number[] = [];
-  for (let r = 0; r < Math.max(1, quick ? 1 : reps); r++) {
-    const t0 = performance.now();
-    await run1();
-    vt.push((performance.now() - t0) / 1000);
-  }
+  const vt = await medianSeconds(run1, Math.max(1, quick ? 1 : reps));
   xi.dispose();
   g.dispose();
-  out['vit_executor'] = { model: which, batch: VB, median_s: round(median(vt), 4), images_per_s: round(VB / median(vt), 2) };
+  out['vit_executor'] = { model: which, batch: VB, median_s: round(vt, 4), images_per_s: round(VB / vt, 2) };
   return out;
 }
 
@@ -237,19 +238,8 @@ async function guidedDiffusion(bn: typeof BN, args: string[], quick: boolean, re
         return r.count;
       };
       const n = quick ? 1 : reps;
-      const time = async (f: () => Promise<unknown>) => {
-        await f();
-        const ts: number[] = [];
-        for (let i = 0; i < n; i++) {
-          const t0 = performance.now();
-          await f();
-          ts.push((performance.now() - t0) / 1000);
-          peak.sample();
-        }
-        return median(ts);
-      };
-      const fwd = await time(forward);
-      const full = await time(guided);
+      const fwd = await medianSeconds(forward, n, () => peak.sample());
+      const full = await medianSeconds(guided, n, () => peak.sample());
       const rb = await guided();
       rows.push({
         latent_side: side, image_side: side * 8,
