@@ -109,6 +109,24 @@ export function decodeLatent(pca: PcaLatent, z: tf.Tensor2D, size: number): tf.T
   });
 }
 
+/** Projects images onto the PCA latent and back: uint8 HWC [n, side, side, 3] -> the same, as the latent model can draw them. */
+export function reconstructThroughLatent(pca: PcaLatent, pixels: Uint8Array, n: number, side: number, batch = 64): Uint8Array {
+  const per = side * side * 3;
+  if (pixels.length !== n * per) throw new RangeError(`reconstructThroughLatent: expected ${n} x ${side} x ${side} x 3 = ${n * per} bytes, got ${pixels.length}`);
+  if (pca.mean.shape[0] !== per) throw new RangeError(`reconstructThroughLatent: the PCA latent is for ${pca.mean.shape[0]} values per image, the images have ${per}`);
+  const out = new Uint8Array(pixels.length);
+  for (let b = 0; b < n; b += batch) {
+    const m = Math.min(batch, n - b);
+    const rec = tf.tidy(() => {
+      const x = tf.sub(tf.div(tf.tensor4d(pixels.subarray(b * per, (b + m) * per), [m, side, side, 3], 'float32'), 127.5), 1) as tf.Tensor4D;
+      const y = tf.transpose(decodeLatent(pca, encodeLatent(pca, x), side), [0, 2, 3, 1]);
+      return tf.clipByValue(tf.round(tf.mul(tf.add(y, 1), 127.5)), 0, 255).dataSync();
+    });
+    out.set(Uint8Array.from(rec), b * per);
+  }
+  return out;
+}
+
 /** Training loss for one batch: clean latents z0 [B, k], noise [B, k], timesteps [B]; MSE of the prediction (epsilon or v). */
 export function latentDiffusionLoss(p: Params, z0: tf.Tensor2D, noise: tf.Tensor2D, ts: number[], alphaBar: Float64Array, cfg: LatentDiffusionConfig, prediction: 'epsilon' | 'v_prediction' = 'v_prediction'): tf.Scalar {
   const B = ts.length;

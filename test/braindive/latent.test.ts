@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   initBackend, tf, loadSyntheticDiffusion, samplerParts, encodeLatent, decodeLatent, latentDenoiser, initLatentParams, DEFAULT_LATENT_CONFIG,
-  makeScheduler, freshTrainState, adamwEmaStep, saveTrainState, loadTrainState, syntheticLocaliser, blurRgb, renderCategorisedSet,
+  makeScheduler, freshTrainState, adamwEmaStep, reconstructThroughLatent, saveTrainState, loadTrainState, syntheticLocaliser, blurRgb, renderCategorisedSet,
   type LatentDiffusionModel,
 } from 'brainnet';
 
@@ -32,6 +32,23 @@ describe('latent diffusion (synthetic world)', () => {
     const err = tf.mean(tf.square(tf.sub(rec, x))).dataSync()[0]!;
     const base = tf.mean(tf.square(tf.sub(mean, x))).dataSync()[0]!;
     assert.ok(err < 0.5 * base, `reconstruction mse ${err} vs mean-image mse ${base}`);
+  });
+
+  it('reconstructThroughLatent returns uint8 images near the originals, batch-independent, and refuses wrong sizes', () => {
+    const d = renderCategorisedSet(5, 64, 98);
+    const a = reconstructThroughLatent(model.pca, d.pixels, 5, 64);
+    const b = reconstructThroughLatent(model.pca, d.pixels, 5, 64, 2);
+    assert.equal(a.length, d.pixels.length);
+    assert.deepEqual(a, b);
+    let errRec = 0, errMean = 0;
+    const mean = model.pca.mean.dataSync();
+    for (let i = 0; i < a.length; i++) {
+      errRec += (a[i]! - d.pixels[i]!) ** 2;
+      errMean += ((mean[i % mean.length]! + 1) * 127.5 - d.pixels[i]!) ** 2;
+    }
+    assert.ok(errRec < 0.5 * errMean, `reconstruction sse ${errRec} vs mean-image sse ${errMean}`);
+    assert.throws(() => reconstructThroughLatent(model.pca, d.pixels.subarray(1), 5, 64), /expected 5 x 64 x 64 x 3 = 61440 bytes, got 61439/);
+    assert.throws(() => reconstructThroughLatent(model.pca, new Uint8Array(2 * 32 * 32 * 3), 2, 32), /PCA latent is for 12288 values per image, the images have 3072/);
   });
 
   it('the sampler view returns eps whose x0 estimate matches the v parametrisation', () => {
