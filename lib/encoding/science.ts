@@ -240,8 +240,13 @@ export async function runScienceCheck(opts: ScienceRunOptions): Promise<{ report
   const { fitEncoder } = await import('./fit.js');
   const { writeFileAtomic } = await import('../io/atomic.js');
   // 1. subject (generated when missing)
-  if (!fs.existsSync(path.join(opts.subjectDir, 'ground_truth', 'vertices.json'))) {
-    log(`science check: generating the workshop subject in ${opts.subjectDir}`);
+  const { syntheticWorldVersion, SYNTHETIC_WORLD_VERSION } = await import('../data/synthetic/subject.js');
+  const world = syntheticWorldVersion(opts.subjectDir);
+  if (world === null || world < SYNTHETIC_WORLD_VERSION) {
+    log(`science check: generating the workshop subject in ${opts.subjectDir}${world === null ? '' : ` (it was made by synthetic world version ${world}, now ${SYNTHETIC_WORLD_VERSION})`}`);
+    if (world !== null && opts.checkpointDir && fs.existsSync(opts.checkpointDir)) {
+      throw new Error(`science check: checkpoint ${opts.checkpointDir} was fitted to the old subject in ${opts.subjectDir}; delete it (or pass another checkpoint folder) to refit on the regenerated subject`);
+    }
     await makeAlgonautsSubject({ size: 'workshop', seed: 1, out: opts.subjectDir });
   }
   const subject = await loadAlgonautsSubject(opts.subjectDir);

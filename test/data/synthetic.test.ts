@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   FileFormatError, readNpy, writeNpy, ico, icoVertexCount, makeCortex, Rng,
-  makeAlgonautsSubject, loadAlgonautsSubject, noiseCeiling,
+  makeAlgonautsSubject, loadAlgonautsSubject, noiseCeiling, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
 } from 'brainnet';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-data-'));
@@ -63,6 +63,15 @@ describe('synthetic Algonauts subject (tiny) through the real-data loader', () =
       assert.ok(fs.existsSync(path.join(dir, 'roi_masks', `${h}.${f}_challenge_space.npy`)));
     }
     for (const f of ['lh.sphere', 'rh.sphere', 'lh.sphere.gii', 'lh.flat.visual.gii']) assert.ok(fs.existsSync(path.join(dir, 'surfaces', f)), f);
+  });
+
+  it('records the synthetic world version, so that tools regenerate subjects made by an older world', () => {
+    assert.equal(syntheticWorldVersion(dir), SYNTHETIC_WORLD_VERSION);
+    assert.equal(syntheticWorldVersion(path.join(tmp, 'no-such-subject')), null);
+    const old = path.join(tmp, 'old-world', 'ground_truth');
+    fs.mkdirSync(old, { recursive: true });
+    fs.writeFileSync(path.join(old, 'vertices.json'), '{"vertices": []}');
+    assert.equal(syntheticWorldVersion(path.dirname(old)), 1);
   });
 
   it('loads through loadAlgonautsSubject: images, fMRI, ROIs, coordinates, split', async () => {

@@ -5,7 +5,10 @@
  * [contrast GRID² | presence 6·PGRID² | labels 6 | global 1]:
  * - early (V1-V3): a Gaussian pRF (centre, size) over local contrast energy;
  * - mid, local (hV4, OFA, EBA, OPA, OWFA, half of the unlabelled vertices): the pRF over
- *   contrast energy plus the pRF over the presence maps of its preferred categories;
+ *   contrast energy plus the pRF over the presence maps of its preferred categories; in the
+ *   category patches contrast weighs half as much as in unlabelled vertices (MID_CONTRAST_WEIGHT),
+ *   so that they are as selective as real fLoc patches (otherwise EBA answers words, which carry
+ *   the most contrast, as much as bodies);
  * - late, global (FFA, FBA, VWFA, PPA, RSC, food, the other unlabelled half): category
  *   presence weighted by the tuning vector plus a global image term.
  * The noiseless signal is z-scored over all images; each trial adds Gaussian noise of sd
@@ -63,6 +66,9 @@ function prfWeights(x: number, y: number, sigma: number, g: number, offset: numb
   for (let k = start; k < w.length; k++) w[k] = (w[k]! / sum) * scale;
 }
 
+/** Weight of the pRF's contrast energy in a mid-level vertex: hV4, a category patch (OFA, EBA, OPA, OWFA), an unlabelled vertex. */
+export const MID_CONTRAST_WEIGHT = { hV4: 0.6, patch: 0.15, other: 0.3 } as const;
+
 /** Builds each vertex's read-out weights from its ground truth (depth, scale, pRF, tuning). */
 export function readoutWeights(h: HemisphereTruth): ReadoutWeights {
   const n = h.roi.length;
@@ -73,7 +79,9 @@ export function readoutWeights(h: HemisphereTruth): ReadoutWeights {
     const early = h.depth[k] === 'early';
     if (h.scale[k] === 'local') {
       const x = h.prfX[k]!, y = h.prfY[k]!, s = h.prfSigma[k]!;
-      prfWeights(x, y, s, GRID, 0, early ? 1 : h.roi[k] === 'hV4' ? 0.6 : 0.3, idx, w);
+      const roi = h.roi[k]!;
+      const contrast = early ? 1 : roi === 'hV4' ? MID_CONTRAST_WEIGHT.hV4 : roi === 'other' ? MID_CONTRAST_WEIGHT.other : MID_CONTRAST_WEIGHT.patch;
+      prfWeights(x, y, s, GRID, 0, contrast, idx, w);
       if (!early) {
         // the two most preferred categories, on the coarse presence grid
         const order = [0, 1, 2, 3, 4, 5].sort((a, b) => tune[b]! - tune[a]!).slice(0, 2);

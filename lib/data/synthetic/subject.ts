@@ -27,6 +27,22 @@ export const FSAVERAGE_VERTICES = 163842;
 
 export type SubjectSize = 'tiny' | 'workshop' | 'full';
 
+/** Version of the synthetic world's response model, written to ground_truth/vertices.json (2: the category patches OFA, EBA, OPA, OWFA weigh contrast 0.15, not 0.3). */
+export const SYNTHETIC_WORLD_VERSION = 2;
+
+/** The world version of a generated subject folder (ground_truth/vertices.json; 1 when it names none), or null when the folder holds no generated subject. */
+export function syntheticWorldVersion(dir: string): number | null {
+  const f = path.join(dir, 'ground_truth', 'vertices.json');
+  if (!fs.existsSync(f)) return null;
+  const buf = Buffer.alloc(200);
+  const fd = fs.openSync(f, 'r');
+  const got = fs.readSync(fd, buf, 0, buf.length, 0);
+  fs.closeSync(fd);
+  const head = buf.subarray(0, got).toString('utf8');
+  const m = /"version":\s*(\d+)/.exec(head);
+  return m ? Number(m[1]) : 1;
+}
+
 /** The three sizes: icosahedron order, training and test image counts, image side. */
 export const SIZES: Record<SubjectSize, { order: number; train: number; test: number; imageSize: number }> = {
   tiny: { order: 4, train: 200, test: 20, imageSize: 256 },
@@ -190,7 +206,7 @@ export async function makeAlgonautsSubject(opts: MakeSubjectOptions): Promise<Ma
     tuning: Array.from({ length: h.roi.length }, (_, k) => Array.from(h.tuning.subarray(k * 6, k * 6 + 6), round)),
     flat: Array.from({ length: h.roi.length }, (_, k) => [round(h.flat[k * 2]!), round(h.flat[k * 2 + 1]!)]),
   });
-  await writeFileAtomic(p('ground_truth', 'vertices.json'), JSON.stringify({ version: 1, seed: opts.seed, size: opts.size, icoOrder: cortex.order, categories: CATEGORIES, lh: hemiJson(cortex.lh), rh: hemiJson(cortex.rh) }));
+  await writeFileAtomic(p('ground_truth', 'vertices.json'), JSON.stringify({ version: SYNTHETIC_WORLD_VERSION, seed: opts.seed, size: opts.size, icoOrder: cortex.order, categories: CATEGORIES, lh: hemiJson(cortex.lh), rh: hemiJson(cortex.rh) }));
   let a = 0, b = 0, c = 0;
   for (const r of repeats) r === 3 ? a++ : r === 2 ? b++ : c++;
   await writeFileAtomic(p('ground_truth', 'stimuli.json'), JSON.stringify({
@@ -261,7 +277,8 @@ release withholds.
 
 ## Model
 Early vertices: Gaussian pRF over local contrast energy (16x16 grid). Mid vertices: pRF over
-contrast energy plus pRF over the presence maps of their two preferred categories (8x8 grid).
+contrast energy plus pRF over the presence maps of their two preferred categories (8x8 grid);
+contrast weighs 0.6 in hV4, 0.15 in the category patches (OFA, EBA, OPA, OWFA) and 0.3 elsewhere.
 Late vertices: tuning-weighted category presence plus a global image term (mean contrast energy).
 The noiseless signal is z-scored per vertex over all images; each trial adds Gaussian noise of
 sd 1/ncsnr, and each image's trials are averaged.
