@@ -3,12 +3,14 @@
  * (the paper's FFA, PPA, EBA, VWFA, food, plus every Algonauts ROI label), features of the
  * training images, a seeded train/validation split, AdamW training, validation R^2.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import type { AlgonautsSubject } from '../data/algonauts.js';
+import { writeFileAtomicSync } from '../io/atomic.js';
+import { Rng, subSeed } from '../data/synthetic/prng.js';
 import type { LocaliserSet } from './localiser.js';
-import { extractFeatures, trainVoxelEncoder, vertexSetId, type FeatureExtractor, type TrainVoxelOptions, type VoxelEncoder } from './voxel-encoder.js';
+import { extractFeatures, predictFromFeatures, r2Columns, trainVoxelEncoder, vertexSetId, type FeatureExtractor, type TrainVoxelOptions, type VoxelEncoder } from './voxel-encoder.js';
 
 /** The paper's regions as unions of Algonauts labels ('food' comes from a mask or the synthetic ground truth). */
 export const PAPER_REGIONS: Record<string, string[]> = {
@@ -59,17 +61,38 @@ export async function subjectRegions(s: AlgonautsSubject, opts: { food?: { lh: U
 /** Result of {@link fitSubjectEncoder}. */
 export interface FitSubjectResult {
   encoder: VoxelEncoder;
-  /** Mean validation R^2 per region. */
+  /** Mean validation R^2 per region on the subject's own held-out images (the extra trials left out). */
   regionR2: Record<string, number>;
+  /** The same on the held-out extra trials (e.g. the localiser), when there are any. */
+  extraR2?: Record<string, number>;
   nTrain: number;
   nVal: number;
+}
+
+/** Features [n, D] of images [n, side, side, 3] (uint8 HWC), read from `cacheDir` when an earlier run stored them; the file is named by the SHA-256 of the extractor's name and the pixels, so other images or another backbone never hit it. */
+export function cachedFeatures(fx: FeatureExtractor, pixels: Uint8Array, n: number, side: number, cacheDir?: string, onBatch?: (done: number) => void): Float32Array {
+  let file: string | undefined;
+  if (cacheDir) {
+    const h = crypto.createHash('sha256').update(`${fx.name}|${fx.dim}|${n}x${side}x${side}x3|`).update(pixels).digest('hex').slice(0, 32);
+    file = path.join(cacheDir, `features-${h}.f32`);
+    if (fs.existsSync(file) && fs.statSync(file).size === n * fx.dim * 4) {
+      const buf = fs.readFileSync(file);
+      onBatch?.(n);
+      return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    }
+  }
+  const X = extractFeatures(fx, pixels, n, side, 16, onBatch);
+  if (file) writeFileAtomicSync(file, Buffer.from(X.buffer, X.byteOffset, X.byteLength));
+  return X;
 }
 
 /** Extracts features of a subject's training images and fits the voxel encoder (seeded 90/10 split). */
 export async function fitSubjectEncoder(
   s: AlgonautsSubject, fx: FeatureExtractor,
   opts: TrainVoxelOptions & {
-    valFraction?: number; maxImages?: number; featureCache?: string; onProgress?: (done: number, total: number) => void;
+    valFraction?: number; maxImages?: number; onProgress?: (done: number, total: number) => void;
+    /** Folder for content-keyed feature caches (see cachedFeatures); none by default. */
+    featureCacheDir?: string;
     /** More training trials on the same vertices (e.g. syntheticLocaliser), split 90/10 like the subject's. */
     extra?: LocaliserSet;
   } = {},
@@ -83,18 +106,8 @@ export async function fitSubjectEncoder(
     if (im.width !== side || im.height !== side) throw new Error(`training image ${i} is ${im.width}x${im.height}, expected ${side}x${side} like the first`);
     pixels.set(im.data, i * side * side * 3);
   }
-  const cacheFile = opts.featureCache;
-  let X: Float32Array;
-  if (cacheFile && fs.existsSync(cacheFile) && fs.statSync(cacheFile).size === n * fx.dim * 4) {
-    const buf = fs.readFileSync(cacheFile);
-    X = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  } else {
-    X = extractFeatures(fx, pixels, n, side, 16, (d) => opts.onProgress?.(d, n));
-    if (cacheFile) {
-      fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
-      fs.writeFileSync(cacheFile, Buffer.from(X.buffer, X.byteOffset, X.byteLength));
-    }
-  }
+  const total = n + (opts.extra?.n ?? 0);
+  let X = cachedFeatures(fx, pixels, n, side, opts.featureCacheDir, (d) => opts.onProgress?.(d, total));
   const lh = await s.fmri('lh');
   const rh = await s.fmri('rh');
   const nl = s.vertexCount.lh, nr = s.vertexCount.rh, v = nl + nr;
@@ -109,7 +122,7 @@ export async function fitSubjectEncoder(
   const ex = opts.extra;
   if (ex) {
     if (ex.vertexCount.lh !== nl || ex.vertexCount.rh !== nr) throw new Error(`the extra trials cover ${ex.vertexCount.lh} + ${ex.vertexCount.rh} vertices, the subject ${nl} + ${nr}; simulate them for the same subject`);
-    const Xe = extractFeatures(fx, ex.pixels, ex.n, ex.side, 16);
+    const Xe = cachedFeatures(fx, ex.pixels, ex.n, ex.side, opts.featureCacheDir, (d) => opts.onProgress?.(n + d, total));
     const all = new Float32Array((n + ex.n) * fx.dim);
     all.set(X);
     all.set(Xe, n * fx.dim);
@@ -117,8 +130,9 @@ export async function fitSubjectEncoder(
     const Yall = new Float32Array((n + ex.n) * v);
     Yall.set(Y);
     Yall.set(ex.responses, n * v);
-    const nVal = Math.round(ex.n * (opts.valFraction ?? 0.1));
-    for (let i = 0; i < ex.n; i++) (i % Math.round(ex.n / Math.max(1, nVal)) === 0 ? va : tr).push(n + i);
+    // a seeded random share (a fixed stride would pick one category: localiser trials cycle through the five)
+    const rng = new Rng(subSeed(opts.seed ?? 0, 'extra-validation'));
+    for (let i = 0; i < ex.n; i++) (rng.next() < (opts.valFraction ?? 0.1) ? va : tr).push(n + i);
     Y = Yall;
   }
   const pick = (rows: number[], src: Float32Array, w: number) => {
@@ -129,8 +143,15 @@ export async function fitSubjectEncoder(
   const d = fx.dim;
   const regions = await subjectRegions(s);
   const encoder = trainVoxelEncoder(pick(tr, X, d), pick(tr, Y, v), tr.length, d, v, { X: pick(va, X, d), Y: pick(va, Y, v), n: va.length }, { featureName: fx.name, vertexSet: vertexSetId(s.fsIndex), regions }, opts);
-  const regionR2: Record<string, number> = {};
-  for (const [k, idx] of Object.entries(regions)) regionR2[k] = idx.length ? Array.from(idx).reduce((a, i) => a + encoder.valR2![i]!, 0) / idx.length : NaN;
-  void tf;
-  return { encoder, regionR2, nTrain: tr.length, nVal: va.length };
+  // R^2 per region on one kind of held-out row: the subject's images, or the extra trials
+  const r2Of = (rows: number[]): { perVoxel: Float32Array; byRegion: Record<string, number> } => {
+    const perVoxel = r2Columns(predictFromFeatures(encoder, pick(rows, X, d), rows.length), pick(rows, Y, v), rows.length, v);
+    return { perVoxel, byRegion: Object.fromEntries(Object.entries(regions).map(([k, idx]) => [k, idx.length ? Array.from(idx).reduce((a, i) => a + perVoxel[i]!, 0) / idx.length : NaN])) };
+  };
+  const scenes = r2Of(va.filter((i) => i < n));
+  encoder.valR2 = scenes.perVoxel; // what is saved with the encoder: R^2 on the subject's own held-out images
+  const regionR2 = scenes.byRegion;
+  const extraRows = va.filter((i) => i >= n);
+  const extraR2 = extraRows.length ? r2Of(extraRows).byRegion : undefined;
+  return { encoder, regionR2, extraR2, nTrain: tr.length, nVal: va.length };
 }

@@ -59,11 +59,19 @@ async function loadNsfwjsModel(dirName: string): Promise<tf.LayersModel> {
   return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: m.modelTopology, weightSpecs: specs, weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer }));
 }
 
-/** A built-in tfjs backbone's last feature map ('mobilenetv2': out_relu 7x7x1280 at 224^2; 'inceptionv3': mixed10 at 299^2), global-average-pooled and unit-normalised; differentiable through tfjs (wasm included). */
-export async function builtinFeatureExtractor(which: 'mobilenetv2' | 'inceptionv3' = 'mobilenetv2', layer?: string): Promise<FeatureExtractor> {
+/**
+ * A built-in tfjs backbone's last feature map ('mobilenetv2': out_relu 7x7x1280 at 224^2; 'inceptionv3': mixed10 at 299^2),
+ * global-average-pooled and unit-normalised; differentiable through tfjs (wasm included). MobileNetV2 also runs at another
+ * `inputSize` (a multiple of 32; its name then ends in @size), which makes guidance of small images cheaper.
+ */
+export async function builtinFeatureExtractor(which: 'mobilenetv2' | 'inceptionv3' = 'mobilenetv2', layer?: string, opts: { inputSize?: number } = {}): Promise<FeatureExtractor> {
   await initBackend();
   ensureWasmDepthwiseGradients();
   const spec = which === 'mobilenetv2' ? { dir: 'mobilenet_v2', size: 224, layer: 'out_relu' } : { dir: 'inception_v3', size: 299, layer: 'mixed10' };
+  const size = opts.inputSize ?? spec.size;
+  if (size !== spec.size && (which !== 'mobilenetv2' || !Number.isInteger(size) || size < 32 || size % 32 !== 0)) {
+    throw new EncoderError(`builtinFeatureExtractor: inputSize ${size} is not supported for ${which}; MobileNetV2 takes a multiple of 32 (default 224), InceptionV3 only 299`);
+  }
   const model = await loadNsfwjsModel(spec.dir);
   const tapName = layer ?? spec.layer;
   const out = model.getLayer(tapName).output as tf.SymbolicTensor;
@@ -71,12 +79,12 @@ export async function builtinFeatureExtractor(which: 'mobilenetv2' | 'inceptionv
   const dim = out.shape[3] as number;
   const diff = which === 'mobilenetv2' ? layersExecutor(model, tapName) : null;
   return {
-    name: `${which}@nsfwjs4/${tapName}`,
-    inputSize: spec.size,
+    name: `${which}@nsfwjs4/${tapName}${size !== spec.size ? `@${size}` : ''}`,
+    inputSize: size,
     dim,
     features(images01) {
       return tf.tidy(() => {
-        const x = tf.transpose(prep(images01, spec.size, [0, 0, 0], [1, 1, 1]), [0, 2, 3, 1]) as tf.Tensor4D;
+        const x = tf.transpose(prep(images01, size, [0, 0, 0], [1, 1, 1]), [0, 2, 3, 1]) as tf.Tensor4D;
         const f = diff ? diff(x) : (tap.apply(x, { training: false }) as tf.Tensor4D);
         return unitNorm(tf.mean(f, [1, 2]) as tf.Tensor2D);
       });
@@ -85,6 +93,13 @@ export async function builtinFeatureExtractor(which: 'mobilenetv2' | 'inceptionv
       model.dispose();
     },
   };
+}
+
+/** The built-in feature extractor an encoder was trained on, from its feature name ('mobilenetv2@nsfwjs4/out_relu', optionally '@128'); other names are an error that says what to load instead. */
+export async function builtinFeatureExtractorFor(enc: VoxelEncoder): Promise<FeatureExtractor> {
+  const m = /^(mobilenetv2|inceptionv3)@nsfwjs4\/([^@]+)(?:@(\d+))?$/.exec(enc.featureName);
+  if (!m) throw new EncoderError(`the encoder was trained on features '${enc.featureName}', which are not a built-in backbone's; load that extractor yourself (e.g. onnxFeatureExtractor for an exported CLIP)`);
+  return builtinFeatureExtractor(m[1] as 'mobilenetv2' | 'inceptionv3', m[2], m[3] ? { inputSize: Number(m[3]) } : {});
 }
 
 /**
@@ -245,7 +260,7 @@ export function r2Columns(pred: Float32Array, truth: Float32Array, n: number, v:
   return out;
 }
 
-/** Trains W, b on features X [N,D] and responses Y [N,V] with AdamW + MSE (minibatches, seeded); validation R^2 per voxel on (valX, valY). */
+/** Trains W, b on features X [N,D] and responses Y [N,V] with AdamW + MSE (minibatches, seeded), each voxel keeping the weights of its lowest validation MSE (checked every 20 steps); validation R^2 per voxel on (valX, valY). */
 export function trainVoxelEncoder(
   X: Float32Array, Y: Float32Array, n: number, d: number, v: number,
   val: { X: Float32Array; Y: Float32Array; n: number } | null,
@@ -266,20 +281,23 @@ export function trainVoxelEncoder(
   const Yt = tf.tensor2d(Y, [n, v]);
   const valXt = val ? tf.mul(tf.tensor2d(val.X, [val.n, d]), scale) : null;
   const valYt = val ? tf.tensor2d(val.Y, [val.n, v]) : null;
-  let best = Infinity;
-  let bestW: tf.Tensor | null = null;
-  let bestB: tf.Tensor | null = null;
+  // early stopping per voxel: each voxel keeps the weights of its own lowest validation MSE
+  let bestMse: tf.Tensor1D | null = null;
+  let bestW: tf.Tensor2D | null = null;
+  let bestB: tf.Tensor1D | null = null;
   for (let k = 0; k <= steps; k++) {
     if (valXt && valYt && (k % 20 === 0 || k === steps)) {
-      // early stopping on the validation MSE: keep the best weights
-      const l = tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(valXt, w), b), valYt))).dataSync()[0]!);
-      if (l < best) {
-        best = l;
-        bestW?.dispose();
-        bestB?.dispose();
-        bestW = w.clone();
-        bestB = b.clone();
-      }
+      const prev: { mse: tf.Tensor1D; w: tf.Tensor2D; b: tf.Tensor1D } | null = bestMse && bestW && bestB ? { mse: bestMse, w: bestW, b: bestB } : null;
+      const [m, w2, b2] = tf.tidy((): [tf.Tensor1D, tf.Tensor2D, tf.Tensor1D] => {
+        const mse = tf.mean(tf.square(tf.sub(tf.add(tf.matMul(valXt, w), b), valYt)), 0) as tf.Tensor1D;
+        if (!prev) return [mse, w.clone(), b.clone()] as [tf.Tensor1D, tf.Tensor2D, tf.Tensor1D];
+        const better = tf.less(mse, prev.mse);
+        return [tf.minimum(mse, prev.mse), tf.where(tf.broadcastTo(better, [d, v]), w as tf.Tensor, prev.w as tf.Tensor), tf.where(better, b as tf.Tensor, prev.b as tf.Tensor)] as [tf.Tensor1D, tf.Tensor2D, tf.Tensor1D];
+      });
+      if (prev) tf.dispose([prev.mse, prev.w, prev.b]);
+      bestMse = m;
+      bestW = w2;
+      bestB = b2;
     }
     if (k === steps) break;
     const idx = tf.tensor1d(Array.from({ length: Math.min(batch, n) }, () => Math.floor(rnd() * n)), 'int32');
@@ -298,10 +316,10 @@ export function trainVoxelEncoder(
   valYt?.dispose();
   opt.dispose();
   if (bestW && bestB) {
-    w.assign(bestW as tf.Tensor2D);
-    b.assign(bestB as tf.Tensor1D);
-    bestW.dispose();
-    bestB.dispose();
+    w.assign(bestW);
+    b.assign(bestB);
+    tf.dispose([bestW, bestB]);
+    bestMse?.dispose();
   }
   const wOut = tf.tidy(() => tf.mul(w, scale)) as tf.Tensor2D;
   const bOut = tf.tidy(() => b.clone()) as tf.Tensor1D;

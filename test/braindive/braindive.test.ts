@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import {
   initBackend, tf, conv3x3, initParams, pixelUNetNHWC, countParams, DEFAULT_PIXEL_UNET, loadPixelDiffusion, saveParams,
   trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError, checkScale,
-  topFraction, categoryShare, evaluateRegion, renderCategorisedSet, builtinFeatureExtractor, layersExecutor,
+  topFraction, categoryShare, evaluateRegion, renderCategorisedSet, builtinFeatureExtractor, builtinFeatureExtractorFor, layersExecutor,
   type FeatureExtractor, type VoxelEncoder,
 } from 'brainnet';
 
@@ -104,6 +104,22 @@ describe('braindive', () => {
     assert.ok(tf.norm(g).dataSync()[0]! > 0);
     void layersExecutor;
     fx.dispose();
+  });
+
+  it('MobileNetV2 at another input size: named by it, rebuilt from an encoder\'s feature name; bad sizes and foreign features are errors', async function () {
+    this.timeout(120000);
+    const fx = await builtinFeatureExtractor('mobilenetv2', undefined, { inputSize: 128 });
+    assert.equal(fx.name, 'mobilenetv2@nsfwjs4/out_relu@128');
+    assert.equal(fx.inputSize, 128);
+    assert.deepEqual(fx.features(tf.zeros([2, 3, 64, 64]) as tf.Tensor4D).shape, [2, 1280]);
+    const again = await builtinFeatureExtractorFor({ featureName: fx.name } as VoxelEncoder);
+    assert.equal(again.inputSize, 128);
+    const x = tf.randomUniform([1, 3, 64, 64], 0, 1, 'float32', 4) as tf.Tensor4D;
+    assert.ok(tf.max(tf.abs(tf.sub(fx.features(x), again.features(x)))).dataSync()[0]! < 1e-6);
+    await assert.rejects(builtinFeatureExtractor('mobilenetv2', undefined, { inputSize: 100 }), /inputSize 100 .*multiple of 32/);
+    await assert.rejects(builtinFeatureExtractorFor({ featureName: 'clip-vit-b-16' } as VoxelEncoder), /'clip-vit-b-16'.*onnxFeatureExtractor/);
+    fx.dispose();
+    again.dispose();
   });
 
   it('evaluation: top fraction, category share and the effect size', () => {
