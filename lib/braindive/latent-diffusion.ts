@@ -127,6 +127,48 @@ export function reconstructThroughLatent(pca: PcaLatent, pixels: Uint8Array, n: 
   return out;
 }
 
+/**
+ * The images that BrainDiVE's guidance scores while this model samples, made from real images: for each image
+ * [n, side, side, 3] (uint8 HWC) a timestep t (uniform in [tMin, tMax], seeded), z_t = sqrt(a) z0 + sqrt(1-a) noise,
+ * the denoiser's x0 estimate, and decode(x0hat sqrt(1-a) + z_t (1 - sqrt(1-a))) as in sampleGuided -> uint8 HWC, and t [n].
+ * An encoder fitted on these (with the responses to the original images) has a gradient that points at category
+ * content at every sampling step, not only at the last ones.
+ */
+export function guidanceViews(model: LatentDiffusionModel, pixels: Uint8Array, n: number, side: number, opts: { seed: number; tMin?: number; tMax?: number; batch?: number }): { pixels: Uint8Array; t: Int32Array } {
+  const per = side * side * 3;
+  if (pixels.length !== n * per) throw new RangeError(`guidanceViews: expected ${n} x ${side} x ${side} x 3 = ${n * per} bytes, got ${pixels.length}`);
+  if (side !== model.config.size) throw new RangeError(`guidanceViews: the model draws ${model.config.size}^2 images, the images are ${side}^2`);
+  const ab = makeScheduler('ddim', model.schedule).alphasCumprod;
+  const tMin = opts.tMin ?? 0, tMax = opts.tMax ?? ab.length - 1;
+  if (!(tMin >= 0 && tMax < ab.length && tMin <= tMax)) throw new RangeError(`guidanceViews: need 0 <= tMin <= tMax < ${ab.length}, got ${tMin}, ${tMax}`);
+  const prediction = model.schedule.predictionType ?? 'epsilon';
+  const rng = new Rng(opts.seed);
+  const ts = Int32Array.from({ length: n }, () => rng.int(tMin, tMax + 1));
+  const K = model.config.k;
+  const out = new Uint8Array(pixels.length);
+  const batch = opts.batch ?? 64;
+  for (let b = 0; b < n; b += batch) {
+    const m = Math.min(batch, n - b);
+    const noise = Float32Array.from({ length: m * K }, () => rng.normal());
+    const img = tf.tidy(() => {
+      const x = tf.sub(tf.div(tf.tensor4d(pixels.subarray(b * per, (b + m) * per), [m, side, side, 3], 'float32'), 127.5), 1) as tf.Tensor4D;
+      const z0 = encodeLatent(model.pca, x);
+      const a = Array.from(ts.subarray(b, b + m), (t) => ab[t]!);
+      const sa = tf.tensor2d(a.map(Math.sqrt), [m, 1]);
+      const sb = tf.tensor2d(a.map((v) => Math.sqrt(1 - v)), [m, 1]);
+      const zt = tf.add(tf.mul(z0, sa), tf.mul(tf.tensor2d(noise, [m, K]), sb)) as tf.Tensor2D;
+      const o = latentDenoiser(model.params, zt, ts.subarray(b, b + m), model.config);
+      // per-row x0hat: modelX0AndEps takes one alpha, so apply the row-wise formula directly
+      const x0 = prediction === 'epsilon' ? tf.div(tf.sub(zt, tf.mul(o, sb)), sa) : tf.sub(tf.mul(zt, sa), tf.mul(o, sb));
+      const sample = tf.add(tf.mul(x0, sb), tf.mul(zt, tf.sub(1, sb))) as tf.Tensor2D;
+      const y = tf.transpose(decodeLatent(model.pca, sample, side), [0, 2, 3, 1]);
+      return tf.clipByValue(tf.round(tf.mul(tf.add(y, 1), 127.5)), 0, 255).dataSync();
+    });
+    out.set(Uint8Array.from(img), b * per);
+  }
+  return { pixels: out, t: ts };
+}
+
 /** Training loss for one batch: clean latents z0 [B, k], noise [B, k], timesteps [B]; MSE of the prediction (epsilon or v). */
 export function latentDiffusionLoss(p: Params, z0: tf.Tensor2D, noise: tf.Tensor2D, ts: number[], alphaBar: Float64Array, cfg: LatentDiffusionConfig, prediction: 'epsilon' | 'v_prediction' = 'v_prediction'): tf.Scalar {
   const B = ts.length;

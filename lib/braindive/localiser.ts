@@ -11,6 +11,7 @@ import { featureVector, FEATURE_DIM, noiselessSignal, readoutWeights, addTrialNo
 import { SIZES, type SubjectSize } from '../data/synthetic/subject.js';
 import { Rng, subSeed } from '../data/synthetic/prng.js';
 import { categoryStimulus, EVAL_CATEGORIES } from './categorised.js';
+import { guidanceViews, reconstructThroughLatent, type LatentDiffusionModel } from './latent-diffusion.js';
 
 /** Localiser data: images [n, side, side, 3] (uint8 HWC), labels [n] (EVAL_CATEGORIES index), responses [n, lh + rh]. */
 export interface LocaliserSet {
@@ -77,4 +78,26 @@ export function syntheticLocaliser(o: { size: SubjectSize; subjectSeed: number; 
     for (let i = 0; i < o.n; i++) responses.set(noisy.mean.subarray(i * N, (i + 1) * N), i * v + off);
   }
   return { n: o.n, side, pixels, labels, responses, vertexCount: { lh: nl, rh: nr } };
+}
+
+/**
+ * Shows a share of the localiser's trials as the latent diffusion model draws them (pixels only: the responses stay the
+ * subject's responses to the original image): a share `recon` through the PCA latent and back, and a share `views` as
+ * BrainDiVE's guidance scores them mid-sampling (guidanceViews: the x0 estimate from a random timestep). Returns a new set
+ * and how many trials of each kind it holds.
+ */
+export function localiserThroughGenerator(set: LocaliserSet, model: LatentDiffusionModel, o: { recon: number; views: number; seed?: number }): { set: LocaliserSet; recon: number; views: number } {
+  if (!(o.recon >= 0 && o.views >= 0 && o.recon + o.views <= 1)) throw new RangeError(`localiserThroughGenerator: shares must be >= 0 and sum to at most 1, got recon ${o.recon}, views ${o.views}`);
+  const per = set.side * set.side * 3;
+  const rng = new Rng(subSeed(o.seed ?? 0, 'localiser-generator'));
+  const kind = Uint8Array.from({ length: set.n }, () => { const u = rng.next(); return u < o.recon ? 1 : u < o.recon + o.views ? 2 : 0; });
+  const pick = (k: number) => Array.from(kind.keys()).filter((i) => kind[i] === k);
+  const gather = (rows: number[]) => { const p = new Uint8Array(rows.length * per); rows.forEach((r, j) => p.set(set.pixels.subarray(r * per, (r + 1) * per), j * per)); return p; };
+  const pixels = set.pixels.slice();
+  const rRows = pick(1), vRows = pick(2);
+  const rec = reconstructThroughLatent(model.pca, gather(rRows), rRows.length, set.side);
+  rRows.forEach((r, j) => pixels.set(rec.subarray(j * per, (j + 1) * per), r * per));
+  const views = guidanceViews(model, gather(vRows), vRows.length, set.side, { seed: subSeed(o.seed ?? 0, 'localiser-views') }).pixels;
+  vRows.forEach((r, j) => pixels.set(views.subarray(j * per, (j + 1) * per), r * per));
+  return { set: { ...set, pixels }, recon: rRows.length, views: vRows.length };
 }

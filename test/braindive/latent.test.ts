@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import {
   initBackend, tf, loadSyntheticDiffusion, samplerParts, encodeLatent, decodeLatent, latentDenoiser, initLatentParams, DEFAULT_LATENT_CONFIG,
   makeScheduler, freshTrainState, adamwEmaStep, reconstructThroughLatent, saveTrainState, loadTrainState, syntheticLocaliser, blurRgb, renderCategorisedSet,
+  guidanceViews, localiserThroughGenerator,
   type LatentDiffusionModel,
 } from 'brainnet';
 
@@ -49,6 +50,38 @@ describe('latent diffusion (synthetic world)', () => {
     assert.ok(errRec < 0.5 * errMean, `reconstruction sse ${errRec} vs mean-image sse ${errMean}`);
     assert.throws(() => reconstructThroughLatent(model.pca, d.pixels.subarray(1), 5, 64), /expected 5 x 64 x 64 x 3 = 61440 bytes, got 61439/);
     assert.throws(() => reconstructThroughLatent(model.pca, new Uint8Array(2 * 32 * 32 * 3), 2, 32), /PCA latent is for 12288 values per image, the images have 3072/);
+  });
+
+  it('guidanceViews are what sampleGuided scores: close to the reconstruction at small t, near the mean image at t = 999; seeded', () => {
+    const d = renderCategorisedSet(6, 64, 97);
+    const rec = reconstructThroughLatent(model.pca, d.pixels, 6, 64);
+    const mean = model.pca.mean.dataSync();
+    const sse = (a: Uint8Array, b: (i: number) => number) => { let s = 0; for (let i = 0; i < a.length; i++) s += (a[i]! - b(i)) ** 2; return s; };
+    const early = guidanceViews(model, d.pixels, 6, 64, { seed: 3, tMin: 0, tMax: 20 });
+    const late = guidanceViews(model, d.pixels, 6, 64, { seed: 3, tMin: 999, tMax: 999 });
+    assert.ok(early.t.every((t) => t >= 0 && t <= 20) && late.t.every((t) => t === 999));
+    const toMean = (i: number) => (mean[i % mean.length]! + 1) * 127.5;
+    // at small t the view is the reconstruction; at t = 999 it has lost most of the image (closer to the mean than the image is)
+    assert.ok(sse(early.pixels, (i) => rec[i]!) < 0.1 * sse(d.pixels, toMean), 'small t: the view is the reconstruction');
+    assert.ok(sse(late.pixels, toMean) < 0.5 * sse(d.pixels, toMean), 't = 999: the view is near the mean image');
+    assert.deepEqual(guidanceViews(model, d.pixels, 6, 64, { seed: 3, tMin: 0, tMax: 20, batch: 4 }).pixels, early.pixels);
+    assert.notDeepEqual(guidanceViews(model, d.pixels, 6, 64, { seed: 4 }).pixels, guidanceViews(model, d.pixels, 6, 64, { seed: 5 }).pixels);
+    assert.throws(() => guidanceViews(model, d.pixels, 6, 64, { seed: 0, tMin: 10, tMax: 1000 }), /0 <= tMin <= tMax < 1000/);
+    assert.throws(() => guidanceViews(model, new Uint8Array(32 * 32 * 3), 1, 32, { seed: 0 }), /draws 64\^2 images, the images are 32\^2/);
+  });
+
+  it('localiserThroughGenerator replaces the chosen shares of trials, keeps the responses, and checks the shares', () => {
+    const a = syntheticLocaliser({ size: 'tiny', subjectSeed: 1, n: 40 });
+    const r = localiserThroughGenerator(a, model, { recon: 0.25, views: 0.25, seed: 1 });
+    assert.ok(r.recon > 3 && r.views > 3 && r.recon + r.views < 35, `recon ${r.recon}, views ${r.views}`);
+    assert.equal(r.set.responses, a.responses);
+    assert.deepEqual(r.set.labels, a.labels);
+    const per = 64 * 64 * 3;
+    let changed = 0;
+    for (let i = 0; i < 40; i++) if (Buffer.compare(Buffer.from(r.set.pixels.subarray(i * per, (i + 1) * per)), Buffer.from(a.pixels.subarray(i * per, (i + 1) * per))) !== 0) changed++;
+    assert.equal(changed, r.recon + r.views);
+    assert.deepEqual(localiserThroughGenerator(a, model, { recon: 0.25, views: 0.25, seed: 1 }).set.pixels, r.set.pixels);
+    assert.throws(() => localiserThroughGenerator(a, model, { recon: 0.7, views: 0.5 }), /sum to at most 1/);
   });
 
   it('the sampler view returns eps whose x0 estimate matches the v parametrisation', () => {
