@@ -3,7 +3,7 @@
  * NNNN.json (seed, scale, steps, predicted activation, category probabilities). Resumable: images already
  * written are skipped, so an interrupted run continues where it stopped.
  *
- *   npx tsx data-prep/braindive/run-regions.ts --out outputs/braindive-runs --regions FFA,PPA,EBA,VWFA,food --n 20 --scale 300 --steps 25 [--unguided]
+ *   npx tsx data-prep/braindive/run-regions.ts --out outputs/braindive-runs --regions FFA,PPA,EBA,VWFA,food --n 20 --scale 10 --steps 20 [--batch 8] [--unguided]
  */
 import { loadSyntheticBrainDiVE, runRegions, progress } from 'brainnet';
 
@@ -18,7 +18,7 @@ function arg(name: string, def: string): string {
   const unguided = process.argv.includes('--unguided');
   const setup = await loadSyntheticBrainDiVE();
   const bar = progress({ label: 'braindive runs', total: n * (regions.length + (unguided ? 1 : 0)) });
-  const r = await runRegions({ setup, outDir: arg('out', 'outputs/braindive-runs'), regions, n, scale: Number(arg('scale', '300')), steps: Number(arg('steps', '25')), seed0: Number(arg('seed', '0')), unguided, onImage: (reg, i, skipped) => bar.tick(1, `${reg} ${i}${skipped ? ' (skipped)' : ''}`) });
+  const r = await runRegions({ setup, outDir: arg('out', 'outputs/braindive-runs'), regions, n, scale: Number(arg('scale', '10')), steps: Number(arg('steps', '20')), seed0: Number(arg('seed', '0')), batch: Number(arg('batch', '8')), unguided, onImage: (reg, i, skipped) => bar.tick(1, `${reg} ${i}${skipped ? ' (skipped)' : ''}`) });
   bar.done();
   console.log(JSON.stringify(r));
 })().catch((e) => {

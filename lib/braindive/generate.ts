@@ -1,6 +1,7 @@
 /** BrainDiVE generation with the synthetic world's diffusion model (PCA latent or pixel): guided and unguided samples of a region, scored by the encoder. */
 import * as tf from '@tensorflow/tfjs';
 import { sampleGuided } from '../diffusion/guided.js';
+import { NoiseGenerator } from '../diffusion/schedulers.js';
 import { samplerParts, type SyntheticDiffusionModel } from './diffusion-model.js';
 import { regionActivation, regionScoreFn, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
 
@@ -19,6 +20,8 @@ export interface GeneratePixelOptions {
   /** 'full' (through the denoiser, as the paper's code; the default for the latent model, whose MLP is cheap) or 'x0' (one UNet call per step; the pixel model's default). */
   gradient?: 'x0' | 'full';
   progress?: boolean;
+  /** Images sampled together (default 8). Image i still starts from seeds[i]'s noise, so the batch size does not change the images. */
+  batch?: number;
   /** Called after each image. */
   onImage?: (i: number) => void;
 }
@@ -39,26 +42,33 @@ export async function generatePixel(o: GeneratePixelOptions): Promise<GeneratedS
   checkScale(o.scale);
   const parts = samplerParts(o.model);
   const score = regionScoreFn(o.encoder, o.fx, o.region);
+  const batch = o.batch ?? 8;
+  if (!(Number.isInteger(batch) && batch >= 1)) throw new RangeError(`batch must be a positive integer, got ${batch}`);
   const outs: tf.Tensor4D[] = [];
-  for (let i = 0; i < o.seeds.length; i++) {
+  for (let i0 = 0; i0 < o.seeds.length; i0 += batch) {
+    const seeds = o.seeds.slice(i0, i0 + batch);
+    // 1. each image's initial noise from its own seed
+    const latents = tf.tidy(() => tf.concat(seeds.map((s) => new NoiseGenerator(s).randn([1, ...parts.latentShape]) as tf.Tensor4D), 0) as tf.Tensor4D);
+    // 2. guided (or plain) sampling of the batch
     const r = await sampleGuided({
       unet: (x, t) => parts.unet(x, t),
       decode: parts.decode,
       scheduler: parts.scheduler(o.scheduler ?? 'ddim'),
       steps: o.steps ?? 25,
       latentShape: parts.latentShape,
-      batch: 1,
-      seed: o.seeds[i]!,
+      latents,
+      seed: seeds[0]!,
       score: o.scale !== 0 ? score : undefined,
       guidanceScale: o.scale,
       gradient: o.gradient ?? (o.model.kind === 'pca-latent' ? 'full' : 'x0'),
       vaeScalingFactor: 1,
       scoreSize: o.fx.inputSize,
-      progress: o.progress ?? false,
+      progress: o.progress ? { label: `${o.scale !== 0 ? `guided ${o.region} x${o.scale}` : 'unguided'}: images ${i0 + 1}-${i0 + seeds.length} of ${o.seeds.length}` } : false,
     });
+    latents.dispose();
     outs.push(r.images);
     r.latents.dispose();
-    o.onImage?.(i);
+    seeds.forEach((_, j) => o.onImage?.(i0 + j));
   }
   const images = tf.concat(outs, 0) as tf.Tensor4D;
   outs.forEach((t) => t.dispose());

@@ -11,7 +11,7 @@ import { writeFileAtomicSync } from '../io/atomic.js';
 import type { Params } from './pixel-diffusion.js';
 import { ModelFolderError } from './model-folder.js';
 import { loadSyntheticDiffusion, type SyntheticDiffusionModel } from './diffusion-model.js';
-import { builtinFeatureExtractor, loadVoxelEncoder, regionIndices, regionActivation, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
+import { builtinFeatureExtractorFor, loadVoxelEncoder, regionIndices, regionActivation, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
 import { evaluateRegion, type RegionEvaluation } from './evaluate.js';
 import { REGION_CATEGORY } from './subject-encoder.js';
 import { loadClassifier, classifyImages } from './classifier.js';
@@ -51,7 +51,7 @@ export async function loadSyntheticBrainDiVE(paths: Partial<typeof SYNTHETIC_MOD
   const model = await loadSyntheticDiffusion(abs(p.diffusion));
   if (!fs.existsSync(abs(p.encoder))) throw new ModelFolderError(`encoder file ${abs(p.encoder)} is missing; run data-prep/braindive/train-encoder.ts`);
   const encoder = await loadVoxelEncoder(abs(p.encoder));
-  const fx = await builtinFeatureExtractor('mobilenetv2');
+  const fx = await builtinFeatureExtractorFor(encoder);
   const classifier = await loadClassifier(abs(p.classifier));
   return { model, encoder, fx, classifier };
 }
@@ -69,6 +69,8 @@ export interface RunRegionsOptions {
   seed0?: number;
   /** Also write unguided images (region 'unguided'). */
   unguided?: boolean;
+  /** Images generated together (default 8); the images do not depend on it. */
+  batch?: number;
   onImage?: (region: string, i: number, skipped: boolean) => void;
 }
 
@@ -81,21 +83,29 @@ export async function runRegions(o: RunRegionsOptions): Promise<{ written: numbe
   for (const [region, scale] of jobs) {
     const dir = path.join(o.outDir, region);
     fs.mkdirSync(dir, { recursive: true });
+    const stem = (i: number) => path.join(dir, String(i).padStart(4, '0'));
+    const todo: number[] = [];
     for (let i = 0; i < o.n; i++) {
-      const stem = path.join(dir, String(i).padStart(4, '0'));
-      if (fs.existsSync(`${stem}.png`) && fs.existsSync(`${stem}.json`)) {
+      if (fs.existsSync(`${stem(i)}.png`) && fs.existsSync(`${stem(i)}.json`)) {
         skipped++;
         o.onImage?.(region, i, true);
-        continue;
-      }
-      const seed = (o.seed0 ?? 0) + i;
-      const g = await generatePixel({ model: o.setup.model, encoder: o.setup.encoder, fx: o.setup.fx, region: region === 'unguided' ? o.regions[0]! : region, scale, seeds: [seed], steps: o.steps });
+      } else todo.push(i);
+    }
+    // the missing images in batches; each is written (PNG, then its JSON) as soon as its batch is done
+    const batch = o.batch ?? 8;
+    for (let k = 0; k < todo.length; k += batch) {
+      const idx = todo.slice(k, k + batch);
+      const seeds = idx.map((i) => (o.seed0 ?? 0) + i);
+      const g = await generatePixel({ model: o.setup.model, encoder: o.setup.encoder, fx: o.setup.fx, region: region === 'unguided' ? o.regions[0]! : region, scale, seeds, steps: o.steps, batch });
       const probs = tf.tidy(() => Array.from(classifyImages(o.setup.classifier, g.images).dataSync()));
-      await writePng(`${stem}.png`, toRgbImages(g.images)[0]!);
-      writeFileAtomicSync(`${stem}.json`, JSON.stringify({ region, seed, scale, steps: o.steps ?? 25, activation: g.activation[0], probs }));
+      const rgb = toRgbImages(g.images);
       g.images.dispose();
-      written++;
-      o.onImage?.(region, i, false);
+      for (let j = 0; j < idx.length; j++) {
+        await writePng(`${stem(idx[j]!)}.png`, rgb[j]!);
+        writeFileAtomicSync(`${stem(idx[j]!)}.json`, JSON.stringify({ region, seed: seeds[j], scale, steps: o.steps ?? 25, activation: g.activation[j], probs: probs.slice(j * 5, j * 5 + 5) }));
+        written++;
+        o.onImage?.(region, idx[j]!, false);
+      }
     }
   }
   return { written, skipped };
@@ -105,15 +115,15 @@ export async function runRegions(o: RunRegionsOptions): Promise<{ written: numbe
  * BrainDiVE's evaluation from fixed seeds: one unguided set, then one guided set per region (scale `scale`),
  * each classified by the 5-way classifier and scored by the encoder; one row per region.
  */
-export async function evaluateGuidance(setup: SyntheticBrainDiVE, regions: string[], o: { scale: number; seeds: number[]; steps: number }): Promise<RegionEvaluation[]> {
+export async function evaluateGuidance(setup: SyntheticBrainDiVE, regions: string[], o: { scale: number; seeds: number[]; steps: number; scheduler?: 'ddim' | 'dpmpp2m' | 'euler' }): Promise<RegionEvaluation[]> {
   if (!regions.length) throw new Error('evaluateGuidance: give at least one region');
-  const u = await generatePixel({ ...setup, region: regions[0]!, scale: 0, seeds: o.seeds, steps: o.steps });
+  const u = await generatePixel({ ...setup, region: regions[0]!, scale: 0, seeds: o.seeds, steps: o.steps, scheduler: o.scheduler });
   const up = classifyImages(setup.classifier, u.images).dataSync();
   const rows: RegionEvaluation[] = [];
   for (const region of regions) {
     const category = REGION_CATEGORY[region];
     if (!category) throw new Error(`evaluateGuidance: region '${region}' has no preferred category; use one of ${Object.keys(REGION_CATEGORY).join(', ')}`);
-    const g = await generatePixel({ ...setup, region, scale: o.scale, seeds: o.seeds, steps: o.steps });
+    const g = await generatePixel({ ...setup, region, scale: o.scale, seeds: o.seeds, steps: o.steps, scheduler: o.scheduler });
     const ua = tf.tidy(() => regionActivation(setup.encoder, setup.fx, region, u.images).dataSync());
     const gp = tf.tidy(() => classifyImages(setup.classifier, g.images).dataSync());
     rows.push(evaluateRegion(region, category, { probs: gp, activation: g.activation }, { probs: up, activation: ua }));
