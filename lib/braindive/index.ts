@@ -13,3 +13,4 @@ export * from './generate.js';
 export * from './runs.js';
 export * from './trainer.js';
 export * from './localiser.js';
+export * from './clip-zero-shot.js';
