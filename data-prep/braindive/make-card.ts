@@ -1,7 +1,8 @@
 /**
  * Figures for the model card of models/synthetic-diffusion-64: loss.png (training loss, 100-step moving
  * average) and samples.png (unguided DDIM samples, 25 steps), plus samples.json with the classifier's
- * category shares of those samples.
+ * category shares of those samples; and guided.png: the same 8 seeds unguided and guided towards FFA, PPA, EBA,
+ * VWFA and food (scale 10, 20 steps), one row each.
  *   npx tsx data-prep/braindive/make-card.ts [--dir models/synthetic-diffusion-64] [--n 20] [--steps 25]
  */
 import * as fs from 'node:fs';
@@ -37,4 +38,15 @@ function arg(name: string, def: string): string {
   const shares = Object.fromEntries(EVAL_CATEGORIES.map((k) => [k, categoryShare(p, n, k)]));
   fs.writeFileSync(`${dir}/samples.json`, JSON.stringify({ n, steps: Number(arg('steps', '25')), classifierShares: shares }, null, 1));
   console.log(JSON.stringify(shares));
+  g.images.dispose();
+  // guided.png: rows unguided, FFA, PPA, EBA, VWFA, food from seeds 0-7
+  const seeds = Array.from({ length: 8 }, (_, i) => i);
+  const rows = ['unguided', 'FFA', 'PPA', 'EBA', 'VWFA', 'food'];
+  const cells = [];
+  for (const r of rows) {
+    const s = await generatePixel({ ...setup, region: r === 'unguided' ? 'FFA' : r, scale: r === 'unguided' ? 0 : 10, seeds, steps: 20 });
+    cells.push(...toRgbImages(s.images));
+    s.images.dispose();
+  }
+  fs.writeFileSync(`${dir}/guided.png`, await imageGrid(cells, { cols: 8, cell: 64, rowLabels: rows.map((r) => (r === 'unguided' ? r : `${r} x10`)), title: 'seeds 0-7, 20 DDIM steps' }));
 })();

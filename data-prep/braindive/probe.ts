@@ -3,9 +3,9 @@ import { regionActivation, loadSyntheticBrainDiVE, generatePixel, classifyImages
 import * as fs from 'node:fs';
 function arg(name: string, def: string): string { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1]! : def; }
 (async () => {
-  const setup = await loadSyntheticBrainDiVE({ diffusion: arg('model', 'models/synthetic-diffusion-64') });
+  const setup = await loadSyntheticBrainDiVE({ diffusion: arg('model', 'models/synthetic-diffusion-64'), ...(arg('encoder', '') ? { encoder: arg('encoder', '') } : {}), ...(arg('classifier', '') ? { classifier: arg('classifier', '') } : {}) });
   const n = Number(arg('n', '6')); const steps = Number(arg('steps', '15'));
-  const seeds = Array.from({ length: n }, (_, i) => 100 + i);
+  const seeds = Array.from({ length: n }, (_, i) => Number(arg('seed0', '100')) + i);
   const regions = arg('regions', 'FFA').split(',');
   const scales = arg('scales', '100').split(',').map(Number);
   const grids: any[] = [];

@@ -2,12 +2,23 @@
  * Fits BrainDiVE's voxel encoder (a built-in backbone's last layer -> every voxel) to an Algonauts-layout
  * subject and saves it as safetensors with its regions; prints validation R^2 per paper region.
  *
- *   npx tsx data-prep/braindive/train-encoder.ts --subject data/braindive/subj-tiny --out data/braindive/encoder.safetensors
- * With --localiser N (default 2000) it adds N simulated localiser trials of the synthetic subject (categorised 64x64
- * images; lib/braindive/localiser.ts). Without --subject it first generates a synthetic 'tiny' subject (seed 1, --train training images, default 2000).
+ *   npx tsx data-prep/braindive/train-encoder.ts --out models/synthetic-encoder-mobilenetv2/encoder.safetensors
+ *
+ * Without --subject it generates the synthetic 'tiny' subject (seed 1, --train training images, default 2000) into
+ * data/braindive/, and again when the synthetic world's version changed. For that subject it adds --localiser N
+ * (default 6000) simulated localiser trials (categorised 64x64 images, half of the plain ones blurred;
+ * lib/braindive/localiser.ts). With --generator DIR (default models/synthetic-diffusion-64; 'none' to skip) a share
+ * --recon-share (0.25) of them shows the image as the latent model reproduces it and a share --view-share (0.25) as
+ * guidance scores it mid-sampling (the x0 estimate from a random timestep), so the encoder's gradient points at
+ * category content in the images the generator draws. The responses stay the subject's responses to the original image.
+ * Features (MobileNetV2 at --input-size 128 by default) are cached by content in --cache (default data/braindive/features),
+ * so a rerun with the same images is quick. AdamW runs --steps (default 3000) steps; each voxel keeps its best validation weights.
  */
 import * as fs from 'node:fs';
-import { makeAlgonautsSubject, loadAlgonautsSubject, syntheticLocaliser, builtinFeatureExtractor, fitSubjectEncoder, saveVoxelEncoder, progress } from 'brainnet';
+import {
+  makeAlgonautsSubject, loadAlgonautsSubject, syntheticLocaliser, localiserThroughGenerator, loadSyntheticDiffusion,
+  builtinFeatureExtractor, fitSubjectEncoder, saveVoxelEncoder, progress, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
+} from 'brainnet';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -16,23 +27,40 @@ function arg(name: string, def: string): string {
 
 (async () => {
   let subject = arg('subject', '');
-  if (!subject) {
+  const synthetic = !subject;
+  if (synthetic) {
     const train = Number(arg('train', '2000'));
     subject = `data/braindive/subj-tiny-${train}`;
-    if (!fs.existsSync(subject)) await makeAlgonautsSubject({ size: 'tiny', seed: 1, out: subject, train, test: 20 });
+    const v = syntheticWorldVersion(subject);
+    if (v === null || v < SYNTHETIC_WORLD_VERSION) {
+      console.log(`generating the synthetic tiny subject (seed 1, ${train} training images) in ${subject}`);
+      await makeAlgonautsSubject({ size: 'tiny', seed: 1, out: subject, train, test: 20 });
+    }
   }
   const out = arg('out', 'data/braindive/encoder.safetensors');
   const s = await loadAlgonautsSubject(subject);
-  const fx = await builtinFeatureExtractor((arg('backbone', 'mobilenetv2') as 'mobilenetv2'));
-  const bar = progress({ label: 'features', total: s.trainImagePaths.length });
-  // the subject's own responses to categorised 64x64 images (a category localiser), unless --localiser 0
-  const nLoc = Number(arg('localiser', arg('subject', '') ? '0' : '2000')); // only for the generated synthetic subject (tiny, seed 1)
-  const extra = nLoc > 0 ? syntheticLocaliser({ size: 'tiny', subjectSeed: 1, n: nLoc }) : undefined;
-  const r = await fitSubjectEncoder(s, fx, { extra, steps: Number(arg('steps', '600')), lr: Number(arg('lr', '1e-3')), featureCache: arg('cache', `${out}.features.bin`), onProgress: (d) => bar.update(d) });
+  // MobileNetV2 at 128^2 by default: guidance differentiates through it at every step, and at 128 that costs a quarter of 224
+  const backbone = arg('backbone', 'mobilenetv2') as 'mobilenetv2' | 'inceptionv3';
+  const size = arg('input-size', backbone === 'mobilenetv2' ? '128' : '');
+  const fx = await builtinFeatureExtractor(backbone, undefined, size ? { inputSize: Number(size) } : {});
+  // the subject's own responses to categorised 64x64 images (a category localiser): only for the generated synthetic subject
+  const nLoc = Number(arg('localiser', synthetic ? '6000' : '0'));
+  let extra = nLoc > 0 ? syntheticLocaliser({ size: 'tiny', subjectSeed: 1, n: nLoc }) : undefined;
+  const gen = arg('generator', 'models/synthetic-diffusion-64');
+  if (extra && gen !== 'none') {
+    const model = await loadSyntheticDiffusion(gen);
+    if (model.kind !== 'pca-latent') throw new Error(`--generator ${gen}: expected a pca-latent diffusion model folder (config.json kind 'pca-latent'), found kind '${model.kind}'; pass --generator none to skip`);
+    const r = localiserThroughGenerator(extra, model, { recon: Number(arg('recon-share', '0.25')), views: Number(arg('view-share', '0.25')) });
+    extra = r.set;
+    console.log(`localiser: ${extra.n} trials, ${r.recon} shown through the PCA latent and ${r.views} as guidance views of ${gen}`);
+  }
+  const bar = progress({ label: 'features', total: s.trainImagePaths.length + (extra?.n ?? 0) });
+  const r = await fitSubjectEncoder(s, fx, { extra, steps: Number(arg('steps', '3000')), lr: Number(arg('lr', '1e-3')), featureCacheDir: arg('cache', 'data/braindive/features'), onProgress: (d) => bar.update(d) });
   bar.done();
   await saveVoxelEncoder(out, r.encoder);
   const show = ['FFA', 'PPA', 'EBA', 'VWFA', 'food', 'early'];
-  console.log(JSON.stringify({ out, nTrain: r.nTrain, nVal: r.nVal, valR2: Object.fromEntries(show.map((k) => [k, +(r.regionR2[k] ?? NaN).toFixed(3)])) }));
+  const pick = (t: Record<string, number>) => Object.fromEntries(show.map((k) => [k, +(t[k] ?? NaN).toFixed(3)]));
+  console.log(JSON.stringify({ out, featureName: fx.name, nTrain: r.nTrain, nVal: r.nVal, valR2Scenes: pick(r.regionR2), ...(r.extraR2 ? { valR2Localiser: pick(r.extraR2) } : {}) }));
 })().catch((e) => {
   console.error(e);
   process.exit(1);
