@@ -1,8 +1,8 @@
 /**
- * The BrainDiVE evaluation in the synthetic world with the committed models, every paper region plus FBA-1,
- * 20 fixed seeds, 20 sampling steps (slow: about 20 minutes on 2 cores; `npm run test:slow`). Asserts that
- * guidance raises every region's predicted activation (> 1 unguided sd) and the category share of FFA, PPA
- * and VWFA; prints the whole table (guided, top-20 % and unguided shares) for the closing notes.
+ * The BrainDiVE evaluation in the synthetic world with the committed models: every paper region plus FBA-1, 20 seeds
+ * that the fast test does not use, 20 sampling steps (slow: about 10 minutes on 2 cores; `npm run test:slow`). Asserts
+ * that guidance raises every region's predicted activation (> 1 unguided sd) and its category share by at least 5 of the
+ * 20 images (25 points); prints the whole table (guided, top-20 % and unguided shares) for the closing notes.
  */
 import * as assert from 'node:assert/strict';
 import { loadSyntheticBrainDiVE, evaluateGuidance, formatEvaluation, type SyntheticBrainDiVE } from 'brainnet';
@@ -15,10 +15,14 @@ describe('BrainDiVE evaluation (synthetic world, slow)', function () {
   before(async () => {
     setup = await loadSyntheticBrainDiVE();
   });
-  it('guidance raises each region\'s predicted activation, and the category share of FFA, PPA and VWFA', async () => {
-    const rows = await evaluateGuidance(setup, ['FFA', 'PPA', 'VWFA', 'food', 'EBA', 'FBA-1'], { scale: 10, seeds, steps });
+  it('guidance raises each region\'s predicted activation and category share', async () => {
+    const rows = await evaluateGuidance(setup, ['FFA', 'PPA', 'EBA', 'VWFA', 'food', 'FBA-1'], { scale: 10, seeds, steps });
     console.log(formatEvaluation(rows));
-    for (const r of rows) assert.ok(r.effectSD > 1, `${r.region}: effect ${r.effectSD.toFixed(2)} sd`);
-    for (const r of rows.slice(0, 3)) assert.ok(r.guidedShare > r.unguidedShare, `${r.region}: guided ${r.guidedShare} vs unguided ${r.unguidedShare}`);
+    for (const r of rows) console.log(r.region, 'guided', JSON.stringify(r.guidedShares), 'unguided', JSON.stringify(r.unguidedShares));
+    const count = (share: number) => Math.round(share * seeds.length);
+    for (const r of rows) {
+      assert.ok(r.effectSD > 1, `${r.region}: effect ${r.effectSD.toFixed(2)} sd`);
+      assert.ok(count(r.guidedShare) - count(r.unguidedShare) >= 5, `${r.region}: guided ${count(r.guidedShare)}/20 vs unguided ${count(r.unguidedShare)}/20`);
+    }
   });
 });
