@@ -12,7 +12,7 @@ import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { FileFormatError } from '../io/errors.js';
 import { resizeBilinearNCHW, type ScoreFn } from '../diffusion/guided.js';
 import type { OnnxGraph } from '../backbones/onnx-graph/index.js';
-import { ensureWasmDepthwiseGradients } from './wasm-kernels.js';
+import { ensureWasmDepthwiseGradients, depthwiseConv2dFrozen, pointwiseConv2d } from './wasm-kernels.js';
 
 /** A frozen, differentiable image featuriser: images [B,3,H,W] on [0,1] -> unit-normalised features [B,D] (synchronous, so tf.grad works). */
 export interface FeatureExtractor {
@@ -127,7 +127,9 @@ export function layersExecutor(model: tf.LayersModel, tap: string): (x: tf.Tenso
       const b = cfg.use_bias ? w[1] : undefined;
       if (cfg.activation !== 'linear') throw new EncoderError(`layersExecutor: layer ${l.name} has activation ${String(cfg.activation)}; only linear is supported`);
       f = (xs) => {
-        const y = cls === 'Conv2D' ? tf.conv2d(xs[0]!, k, strides, padding) : tf.depthwiseConv2d(xs[0]!, k, strides, padding);
+        // the weights are frozen: 1x1 convolutions as matrix products and depthwise ones with a fast input gradient
+        const pointwise = cls === 'Conv2D' && k.shape[0] === 1 && k.shape[1] === 1 && strides[0] === 1 && strides[1] === 1;
+        const y = pointwise ? pointwiseConv2d(xs[0]!, k) : cls === 'Conv2D' ? tf.conv2d(xs[0]!, k, strides, padding) : depthwiseConv2dFrozen(xs[0]!, k, strides, padding);
         return (b ? tf.add(y, b) : y) as tf.Tensor4D;
       };
     } else if (cls === 'BatchNormalization') {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   initBackend, tf, conv3x3, initParams, pixelUNetNHWC, countParams, DEFAULT_PIXEL_UNET, loadPixelDiffusion, saveParams,
-  trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError, checkScale,
+  ensureWasmDepthwiseGradients, depthwiseBackpropInput, depthwiseConv2dFrozen, pointwiseConv2d, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError, checkScale,
   topFraction, categoryShare, evaluateRegion, renderCategorisedSet, builtinFeatureExtractor, builtinFeatureExtractorFor, layersExecutor,
   type FeatureExtractor, type VoxelEncoder,
 } from 'brainnet';
@@ -33,6 +33,32 @@ describe('braindive', () => {
       const fd = ((which === 1 ? f(x, bumped) : f(bumped, w)).dataSync()[0]! - f(x, w).dataSync()[0]!) / e;
       assert.ok(Math.abs(fd - g.dataSync()[k]!) < 2e-2 * Math.max(1, Math.abs(fd)), `${which}: fd ${fd} vs ${g.dataSync()[k]}`);
     }
+  });
+
+  it('the fast depthwise input gradient and the pointwise convolution match tfjs\'s own kernels', () => {
+    ensureWasmDepthwiseGradients(); // tfjs's JavaScript kernels are the reference
+    const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!;
+    for (const [H, W, s, pad] of [[9, 9, 1, 'same'], [8, 10, 1, 'same'], [9, 9, 2, 'valid'], [8, 11, 2, 'valid'], [8, 9, 2, 'same'], [7, 7, 1, 'valid']] as const) {
+      tf.tidy(() => {
+        const x = tf.randomNormal([2, H, W, 5], 0, 1, 'float32', 1) as tf.Tensor4D;
+        const k = tf.randomNormal([3, 3, 5, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+        const dy = tf.randomNormal(tf.depthwiseConv2d(x, k, s, pad).shape, 0, 1, 'float32', 3) as tf.Tensor4D;
+        const ref = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(xx as tf.Tensor4D, k, s, pad), dy)))(x);
+        const ours = depthwiseBackpropInput(dy, k, x.shape as [number, number, number, number], [s, s], pad);
+        assert.deepEqual(ours.shape, ref.shape);
+        assert.ok(maxDiff(ours, ref) < 1e-4, `${H}x${W} stride ${s} ${pad}: ${maxDiff(ours, ref)}`);
+        const viaFrozen = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(depthwiseConv2dFrozen(xx as tf.Tensor4D, k, [s, s], pad), dy)))(x);
+        assert.ok(maxDiff(viaFrozen, ref) < 1e-4);
+      });
+    }
+    tf.tidy(() => {
+      const x = tf.randomNormal([2, 4, 5, 6], 0, 1, 'float32', 4) as tf.Tensor4D;
+      const k = tf.randomNormal([1, 1, 6, 7], 0, 1, 'float32', 5) as tf.Tensor4D;
+      assert.ok(maxDiff(pointwiseConv2d(x, k), tf.conv2d(x, k, 1, 'same')) < 1e-4);
+      const dy = tf.randomNormal([2, 4, 5, 7], 0, 1, 'float32', 6);
+      const grad = (conv: (xx: tf.Tensor4D) => tf.Tensor) => tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(conv(xx as tf.Tensor4D), dy)))(x);
+      assert.ok(maxDiff(grad((xx) => pointwiseConv2d(xx, k)), grad((xx) => tf.conv2d(xx, k, 1, 'same'))) < 1e-4);
+    });
   });
 
   it('pixel UNet maps [B,64,64,3] to [B,64,64,3] with about 1M parameters; the zero-initialised output predicts 0', () => {
