@@ -1,9 +1,13 @@
 /**
  * Benchmark: seconds per guided (and unguided) image in the synthetic world (64^2 PCA-latent diffusion,
- * MobileNetV2 voxel encoder, guidance through the denoiser at scale 10), on the backend initBackend picks.
- * Reports the process's peak resident memory too.
- *   npm run bench -- braindive [--steps 10] [--n 2]
+ * MobileNetV2 voxel encoder, guidance through the denoiser at scale 10), on the backend initBackend picks,
+ * sampled one at a time and in batches of 8. Reports the process's peak resident memory too. In the same run, the
+ * same loop in PyTorch CPU (test/bench/braindive_reference.py, Debian python3-torch, 2 threads) gives
+ * ratio = brainnet seconds / PyTorch seconds per guided image (lower is better); without torch the ratio is null.
+ *   npm run bench -- braindive [--steps 20] [--n 8]
  */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { initBackend, loadSyntheticBrainDiVE, generatePixel } from 'brainnet';
 
 /** Runs the benchmark and returns its JSON summary. */
@@ -12,17 +16,28 @@ export async function run(args: string[] = []): Promise<Record<string, unknown>>
     const i = args.indexOf(`--${k}`);
     return i >= 0 ? Number(args[i + 1]) : d;
   };
-  const steps = get('steps', 10), n = get('n', 2);
+  const steps = get('steps', 20), n = get('n', 8);
   const backend = await initBackend();
   const setup = await loadSyntheticBrainDiVE();
   const seeds = Array.from({ length: n }, (_, i) => i);
-  let t = Date.now();
-  (await generatePixel({ ...setup, region: 'FFA', scale: 0, seeds, steps })).images.dispose();
-  const unguided = (Date.now() - t) / 1000 / n;
-  t = Date.now();
-  (await generatePixel({ ...setup, region: 'FFA', scale: 10, seeds, steps })).images.dispose();
-  const guided = (Date.now() - t) / 1000 / n;
-  const out = { bench: 'braindive', backend: backend.name, model: setup.model.kind, size: 64, steps, images: n, secondsPerGuidedImage: +guided.toFixed(2), secondsPerUnguidedImage: +unguided.toFixed(2), secondsPerGuidedStep: +(guided / steps).toFixed(3), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) };
+  const time = async (scale: number, batch: number) => {
+    const t = Date.now();
+    (await generatePixel({ ...setup, region: 'FFA', scale, seeds, steps, batch })).images.dispose();
+    return (Date.now() - t) / 1000 / n;
+  };
+  const unguided = await time(0, 8);
+  const guided1 = await time(10, 1);
+  const guided8 = await time(10, 8);
+  const ref = spawnSync('/usr/bin/python3', [path.join(__dirname, 'braindive_reference.py'), '--steps', String(steps), '--n', String(n), '--size', String(setup.fx.inputSize)], { encoding: 'utf8' });
+  const torch = ref.status === 0 ? JSON.parse(ref.stdout.trim().split('\n').pop()!) : { error: `python3 with torch failed (${ref.status ?? ref.error?.message}): ${(ref.stderr || '').split('\n').slice(-3).join(' ')}; install Debian python3-torch` };
+  const tb = (torch as { secondsPerGuidedImage?: { batch1: number; batch8: number } }).secondsPerGuidedImage;
+  const out = {
+    bench: 'braindive', backend: backend.name, model: setup.model.kind, size: 64, features: setup.fx.name, scoreSize: setup.fx.inputSize, steps, images: n,
+    secondsPerGuidedImage: { batch1: +guided1.toFixed(2), batch8: +guided8.toFixed(2) }, secondsPerGuidedStep: +(guided8 / steps).toFixed(3),
+    secondsPerUnguidedImage: +unguided.toFixed(2), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    pytorchCpu: torch,
+    ratio: tb ? { batch1: +(guided1 / tb.batch1).toFixed(2), batch8: +(guided8 / tb.batch8).toFixed(2) } : null,
+  };
   console.log(JSON.stringify(out));
   return out;
 }
