@@ -11,13 +11,14 @@
  * --recon-share (0.25) of them shows the image as the latent model reproduces it and a share --view-share (0.25) as
  * guidance scores it mid-sampling (the x0 estimate from a random timestep), so the encoder's gradient points at
  * category content in the images the generator draws. The responses stay the subject's responses to the original image.
- * Features (MobileNetV2 at --input-size 128 by default) are cached by content in --cache (default data/braindive/features),
+ * Features (MobileNetV2 at --input-size 128 by default; --backbone inceptionv3; or --onnx FILE, an exported image encoder such
+ * as CLIP's vision tower, at --input-size 224 with CLIP's normalisation, named onnx:<output> as the notebook names it) are cached by content in --cache (default data/braindive/features),
  * so a rerun with the same images is quick. AdamW runs --steps (default 3000) steps; each voxel keeps its best validation weights.
  */
 import * as fs from 'node:fs';
 import {
   makeAlgonautsSubject, loadAlgonautsSubject, syntheticLocaliser, localiserThroughGenerator, loadSyntheticDiffusion,
-  builtinFeatureExtractor, fitSubjectEncoder, saveVoxelEncoder, progress, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
+  builtinFeatureExtractor, loadOnnxImageEncoder, fitSubjectEncoder, saveVoxelEncoder, progress, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
 } from 'brainnet';
 
 function arg(name: string, def: string): string {
@@ -39,10 +40,14 @@ function arg(name: string, def: string): string {
   }
   const out = arg('out', 'data/braindive/encoder.safetensors');
   const s = await loadAlgonautsSubject(subject);
-  // MobileNetV2 at 128^2 by default: guidance differentiates through it at every step, and at 128 that costs a quarter of 224
+  // MobileNetV2 at 128^2 by default: guidance differentiates through it at every step, and at 128 that costs a quarter of 224.
+  // --onnx FILE: an exported image encoder instead (e.g. CLIP's vision tower; its first output, or --onnx-output NAME).
+  const onnx = arg('onnx', '');
   const backbone = arg('backbone', 'mobilenetv2') as 'mobilenetv2' | 'inceptionv3';
-  const size = arg('input-size', backbone === 'mobilenetv2' ? '128' : '');
-  const fx = await builtinFeatureExtractor(backbone, undefined, size ? { inputSize: Number(size) } : {});
+  const size = arg('input-size', onnx ? '224' : backbone === 'mobilenetv2' ? '128' : '');
+  const fx = onnx
+    ? await loadOnnxImageEncoder(onnx, { inputSize: Number(size), ...(arg('onnx-output', '') ? { output: arg('onnx-output', '') } : {}) })
+    : await builtinFeatureExtractor(backbone, undefined, size ? { inputSize: Number(size) } : {});
   // the subject's own responses to categorised 64x64 images (a category localiser): only for the generated synthetic subject
   const nLoc = Number(arg('localiser', synthetic ? '6000' : '0'));
   let extra = nLoc > 0 ? syntheticLocaliser({ size: 'tiny', subjectSeed: 1, n: nLoc }) : undefined;

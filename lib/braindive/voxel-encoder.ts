@@ -168,13 +168,22 @@ export interface OnnxFeatureOptions {
   std?: readonly number[];
 }
 
-/** An ONNX image encoder (e.g. an exported CLIP vision tower) run as tfjs ops through loadOnnxGraph, so gradients flow; output [B,D] (or [B,T,D]: the first token) unit-normalised. */
+/**
+ * An ONNX image encoder (e.g. an exported CLIP vision tower) run as tfjs ops through loadOnnxGraph, so gradients flow:
+ * images [B,3,H,W] on [0,1] -> features [B,D] (a [B,T,D] output gives its first token) unit-normalised. A graph folded for
+ * batch 1 runs image by image.
+ */
 export function onnxFeatureExtractor(graph: OnnxGraph, opts: OnnxFeatureOptions = {}): FeatureExtractor {
   const g = graph as unknown as { inputs: { name: string; shape: number[] }[]; outputs: { name: string; shape: number[] }[] };
   const input = opts.input ?? g.inputs[0]!.name;
   const output = opts.output ?? g.outputs[0]!.name;
   const size = opts.inputSize ?? 224;
-  const probe = tf.tidy(() => graph.run({ [input]: tf.zeros([1, 3, size, size]) }, [output])[output]!.shape);
+  const batch1 = g.inputs.find((i) => i.name === input)?.shape[0] === 1;
+  const run = (x: tf.Tensor4D): tf.Tensor => {
+    if (!batch1 || x.shape[0] === 1) return graph.run({ [input]: x }, [output])[output]!;
+    return tf.concat(tf.split(x, x.shape[0], 0).map((xi) => graph.run({ [input]: xi }, [output])[output]!), 0);
+  };
+  const probe = tf.tidy(() => run(tf.zeros([1, 3, size, size])).shape);
   const dim = probe[probe.length - 1]!;
   return {
     name: opts.name ?? `onnx:${output}`,
@@ -182,7 +191,7 @@ export function onnxFeatureExtractor(graph: OnnxGraph, opts: OnnxFeatureOptions 
     dim,
     features(images01) {
       return tf.tidy(() => {
-        let f = graph.run({ [input]: prep(images01, size, opts.mean ?? CLIP_MEAN, opts.std ?? CLIP_STD) }, [output])[output]!;
+        let f = run(prep(images01, size, opts.mean ?? CLIP_MEAN, opts.std ?? CLIP_STD));
         if (f.rank === 3) f = tf.squeeze(tf.slice(f, [0, 0, 0], [f.shape[0]!, 1, dim]), [1]);
         if (f.rank === 4) f = tf.mean(f, [2, 3]);
         return unitNorm(f as tf.Tensor2D);
@@ -190,6 +199,14 @@ export function onnxFeatureExtractor(graph: OnnxGraph, opts: OnnxFeatureOptions 
     },
     dispose() {},
   };
+}
+
+/** Loads an exported image encoder (e.g. CLIP's vision tower, whose batch and image dims are often symbolic: folded here for [1, 3, inputSize, inputSize]) as a feature extractor. */
+export async function loadOnnxImageEncoder(file: string, opts: OnnxFeatureOptions = {}): Promise<FeatureExtractor> {
+  const size = opts.inputSize ?? 224;
+  const { loadOnnxGraph } = await import('../backbones/onnx-graph/index.js');
+  const graph = await loadOnnxGraph(file, { fallbackShape: (name, d) => (d.length === 4 && (!opts.input || name === opts.input) ? [1, 3, size, size] : undefined) });
+  return onnxFeatureExtractor(graph, opts);
 }
 
 /** Features of many images, [N, D] float32 (unit-normalised); images [N,H,W,3] uint8 HWC, in batches. */

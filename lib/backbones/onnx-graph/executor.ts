@@ -26,6 +26,8 @@ export interface OnnxValueInfo { name: string; shape: number[]; dtype: string }
 export interface LoadOnnxGraphOptions {
   /** Static shapes for inputs whose declared shapes have symbolic dims (e.g. batch). */
   inputShapes?: Record<string, number[]>;
+  /** For an input with symbolic dims that inputShapes does not name: its static shape from its declared one (-1 = symbolic), or undefined for the usual error. */
+  fallbackShape?: (input: string, declared: number[]) => number[] | undefined;
 }
 
 interface PlanNode { node: NodeProto; where: string; attrs: Attrs; inputs: string[]; outputs: string[]; cache: Map<string, tf.Tensor>; fn?: OpFn }
@@ -78,7 +80,7 @@ export class OnnxGraph {
     const inputs: OnnxValueInfo[] = [];
     for (const vi of g.input ?? []) {
       if (consts.has(vi.name)) continue;
-      const declared = dimsOf(vi);
+      let declared = dimsOf(vi);
       const given = opts.inputShapes?.[vi.name];
       let shape: number[];
       if (given) {
@@ -87,6 +89,11 @@ export class OnnxGraph {
         }
         shape = given;
       } else {
+        const fb = declared.some((d) => d <= 0) ? opts.fallbackShape?.(vi.name, declared.map((d) => (d > 0 ? d : -1))) : undefined;
+        if (fb && (fb.length !== declared.length || fb.some((d, i) => declared[i]! > 0 && declared[i] !== d))) {
+          throw new FileFormatError(file, `input '${vi.name}' of shape [${declared.map((d) => (d > 0 ? d : '?'))}]`, `the fallback shape [${fb}]`, 'pass inputShapes for this input');
+        }
+        if (fb) declared = fb;
         if (declared.some((d) => d <= 0)) {
           throw new FileFormatError(file, `static shapes for all inputs`, `input '${vi.name}' has shape [${declared.map((d) => (d > 0 ? d : '?'))}]`, `pass loadOnnxGraph(path, { inputShapes: { '${vi.name}': [...] } })`);
         }
