@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   initBackend, tf, conv3x3, initParams, pixelUNetNHWC, countParams, DEFAULT_PIXEL_UNET, loadPixelDiffusion, saveParams,
-  ensureWasmDepthwiseGradients, depthwiseBackpropInput, depthwiseConv2dFrozen, pointwiseConv2d, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError, checkScale,
+  ensureWasmDepthwiseGradients, depthwiseBackpropInput, depthwiseConv2dFrozen, pointwiseConv2d, cachedFeatures, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError, checkScale,
   topFraction, categoryShare, evaluateRegion, renderCategorisedSet, builtinFeatureExtractor, builtinFeatureExtractorFor, layersExecutor,
   type FeatureExtractor, type VoxelEncoder,
 } from 'brainnet';
@@ -109,6 +109,23 @@ describe('braindive', () => {
       assert.deepEqual(Array.from(e2.w.dataSync()), Array.from(enc.w.dataSync()));
       await assert.rejects(loadVoxelEncoder(f, { expectVertexSet: 'lh 7 + rh 6 #2' }), /trained for vertex set 'lh 6 \+ rh 6 #1'/);
       assert.throws(() => regionIndices(enc, 'FFA'), (e: Error) => e instanceof EncoderError && /unknown region 'FFA'.*A, B/.test(e.message));
+    });
+    it('feature cache: keyed by the extractor and the pixels, so a rerun reads it and other images miss it', () => {
+      let calls = 0;
+      const fx: FeatureExtractor = { name: 'toy-mean', inputSize: 4, dim: 3, features: (im) => { calls++; return tf.mean(im, [2, 3]) as tf.Tensor2D; }, dispose() {} };
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bd-cache-'));
+      const px = Uint8Array.from({ length: 2 * 4 * 4 * 3 }, (_, i) => (i * 37) % 256);
+      const a = cachedFeatures(fx, px, 2, 4, dir);
+      const n1 = calls;
+      assert.ok(n1 > 0);
+      assert.deepEqual(Array.from(cachedFeatures(fx, px, 2, 4, dir)), Array.from(a));
+      assert.equal(calls, n1, 'the second call reads the cache');
+      const other = px.slice();
+      other[0] = 255 - other[0]!;
+      cachedFeatures(fx, other, 2, 4, dir);
+      assert.ok(calls > n1, 'other pixels miss the cache');
+      assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.f32')).length, 2);
+      fs.rmSync(dir, { recursive: true, force: true });
     });
     it('the region score is differentiable through a toy feature extractor', () => {
       const fx: FeatureExtractor = { name: 'toy', inputSize: 4, dim: d, features: (im) => { const f = tf.reshape(tf.slice(tf.reshape(im, [im.shape[0], -1]), [0, 0], [im.shape[0], d]), [im.shape[0], d]) as tf.Tensor2D; return tf.div(f, tf.norm(f, 'euclidean', 1, true)) as tf.Tensor2D; }, dispose() {} };
