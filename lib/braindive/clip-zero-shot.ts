@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import type * as ortTypes from 'onnxruntime-node';
 import { FileFormatError } from '../io/errors.js';
 import { CLIP_MEAN, CLIP_STD } from '../io/image.js';
-import { onnxExecutionProviders } from '../compute/onnx.js';
+import { onnxExecutionProviders, onnxIntTensor } from '../compute/onnx.js';
 import { ClipTokenizer } from '../diffusion/tokenizer.js';
 import { resizeBilinearNCHW } from '../diffusion/guided.js';
 import { EVAL_CATEGORIES } from './categorised.js';
@@ -87,13 +87,6 @@ export class ClipZeroShotOnnx {
     return new ClipZeroShotOnnx(file, ort, session, clipTextInputs(tok, prompts), size, mean, std, prompts);
   }
 
-  private intTensor(name: string, data: Int32Array, dims: number[]): ortTypes.Tensor {
-    const meta = (this.session as unknown as { inputMetadata?: { name?: string; type?: string }[] }).inputMetadata;
-    const i = this.session.inputNames.indexOf(name);
-    const type = meta?.[i]?.type;
-    return type === 'int32' ? new this.ort.Tensor('int32', data, dims) : new this.ort.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(v)), dims);
-  }
-
   /** Class probabilities [B,5] (EVAL_CATEGORIES order) of images [B,3,H,W] on [0,1]: resized to the model's side, CLIP-normalised, softmax of logits_per_image. */
   async classify(images01: tf.Tensor4D): Promise<tf.Tensor2D> {
     const px = tf.tidy(() => {
@@ -103,10 +96,10 @@ export class ClipZeroShotOnnx {
     });
     const P = this.prompts.length, L = this.text.length;
     const feeds: Record<string, ortTypes.Tensor> = {
-      input_ids: this.intTensor('input_ids', this.text.ids, [P, L]),
+      input_ids: onnxIntTensor(this.ort, this.session, 'input_ids', this.text.ids, [P, L], 'int64'),
       pixel_values: new this.ort.Tensor('float32', px.dataSync() as Float32Array, px.shape),
     };
-    if (this.session.inputNames.includes('attention_mask')) feeds.attention_mask = this.intTensor('attention_mask', this.text.mask, [P, L]);
+    if (this.session.inputNames.includes('attention_mask')) feeds.attention_mask = onnxIntTensor(this.ort, this.session, 'attention_mask', this.text.mask, [P, L], 'int64');
     px.dispose();
     const out = await this.session.run(feeds);
     const logits = out['logits_per_image']!;

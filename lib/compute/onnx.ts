@@ -2,6 +2,7 @@
  * onnxruntime-node set-up: which execution providers this install can use.
  * CUDA only when its binaries were installed with the package; CPU always.
  */
+import type * as ortTypes from 'onnxruntime-node';
 
 /** Execution providers to pass to `InferenceSession.create`, best first (`['cuda', 'cpu']` or `['cpu']`). */
 export function onnxExecutionProviders(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -12,4 +13,20 @@ export function onnxExecutionProviders(env: NodeJS.ProcessEnv = process.env): st
   const listed = ort.listSupportedBackends?.() ?? [];
   const cuda = listed.find((b) => b.name === 'cuda');
   return cuda?.bundled ? ['cuda', 'cpu'] : ['cpu'];
+}
+
+/** What onnxruntime-node says of one session input or output (type and shape when the install reports them). */
+export interface OnnxValueMeta { name: string; type?: string; shape?: (number | string)[] }
+
+/** The metadata of a session's inputs or outputs, one entry per name (only the name where onnxruntime gives none). */
+export function onnxSessionMeta(s: ortTypes.InferenceSession, which: 'input' | 'output'): OnnxValueMeta[] {
+  const m = (s as unknown as { inputMetadata?: OnnxValueMeta[]; outputMetadata?: OnnxValueMeta[] })[which === 'input' ? 'inputMetadata' : 'outputMetadata'];
+  const names = which === 'input' ? s.inputNames : s.outputNames;
+  return names.map((name, i) => ({ name, ...(m?.[i] ?? {}) }));
+}
+
+/** Integer data [dims] as the tensor type the session's input `name` declares: int64 or int32 (`fallback` when the install does not say). */
+export function onnxIntTensor(ort: typeof ortTypes, s: ortTypes.InferenceSession, name: string, data: Int32Array, dims: number[], fallback: 'int32' | 'int64'): ortTypes.Tensor {
+  const type = onnxSessionMeta(s, 'input').find((m) => m.name === name)?.type ?? fallback;
+  return type === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(v)), dims) : new ort.Tensor('int32', data, dims);
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type * as ortTypes from 'onnxruntime-node';
 import { FileFormatError } from '../io/errors.js';
-import { onnxExecutionProviders } from '../compute/onnx.js';
+import { onnxExecutionProviders, onnxIntTensor, onnxSessionMeta, type OnnxValueMeta } from '../compute/onnx.js';
 import { loadOnnxGraph, type OnnxGraph } from '../backbones/onnx-graph/index.js';
 import { ClipTokenizer } from './tokenizer.js';
 import { SD21_SCHEDULER_CONFIG, schedulerConfigFromJson, type SchedulerConfig } from './schedulers.js';
@@ -72,13 +72,6 @@ export function checkSdOnnxLayout(dir: string): SdOnnxLayout {
 
 type Ort = typeof ortTypes;
 type Session = ortTypes.InferenceSession;
-interface Meta { name: string; type?: string; shape?: (number | string)[] }
-
-function metaOf(s: Session, which: 'input' | 'output'): Meta[] {
-  const m = (s as unknown as { inputMetadata?: Meta[]; outputMetadata?: Meta[] })[which === 'input' ? 'inputMetadata' : 'outputMetadata'];
-  const names = which === 'input' ? s.inputNames : s.outputNames;
-  return names.map((name, i) => ({ name, ...(m?.[i] ?? {}) }));
-}
 
 /** Checks that a session has the named inputs; the error names the file, what the pipeline needs and what it found. */
 function requireInputs(s: Session, file: string, names: string[], role: string): void {
@@ -124,7 +117,7 @@ export class StableDiffusionOnnx {
 
   /** Latent channels the UNet expects (4 for SD). */
   get latentChannels(): number {
-    const d = metaOf(this.unetSession, 'input').find((m) => m.name === 'sample')?.shape?.[1];
+    const d = onnxSessionMeta(this.unetSession, 'input').find((m) => m.name === 'sample')?.shape?.[1];
     return typeof d === 'number' ? d : 4;
   }
 
@@ -143,14 +136,12 @@ export class StableDiffusionOnnx {
   /** Text contexts [B,L,D] for token ids [B*L] (row-major), through onnxruntime. */
   async encodeIds(ids: Int32Array, B: number): Promise<tf.Tensor3D> {
     const L = ids.length / B;
-    const type = metaOf(this.textSession, 'input').find((m) => m.name === 'input_ids')?.type ?? 'int32';
-    const t = type === 'int64' ? new this.ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [B, L]) : new this.ort.Tensor('int32', ids, [B, L]);
-    const out = await this.textSession.run({ input_ids: t });
+    const out = await this.textSession.run({ input_ids: onnxIntTensor(this.ort, this.textSession, 'input_ids', ids, [B, L], 'int32') });
     const h = out['last_hidden_state'] ?? out[this.textSession.outputNames[0]!]!;
     return tf.tensor3d(h.data as Float32Array, h.dims as [number, number, number]);
   }
 
-  private timestepTensor(t: number, B: number, meta: Meta | undefined): ortTypes.Tensor {
+  private timestepTensor(t: number, B: number, meta: OnnxValueMeta | undefined): ortTypes.Tensor {
     const n = meta?.shape?.[0] === 1 ? 1 : B;
     if (meta?.type === 'int64') return new this.ort.Tensor('int64', new BigInt64Array(n).fill(BigInt(Math.round(t))), [n]);
     if (meta?.type === 'float16') throw new FileFormatError(this.layout.unet, 'a float32 UNet', 'a float16 timestep input', 'export with --dtype fp32 (the default)');
@@ -159,7 +150,7 @@ export class StableDiffusionOnnx {
 
   /** UNet forward through onnxruntime: latents [B,4,h,w], timestep, context [B,L,D] -> eps [B,4,h,w]. */
   async unet(latents: tf.Tensor4D, t: number, context: tf.Tensor3D): Promise<tf.Tensor4D> {
-    const meta = metaOf(this.unetSession, 'input').find((m) => m.name === 'timestep');
+    const meta = onnxSessionMeta(this.unetSession, 'input').find((m) => m.name === 'timestep');
     const out = await this.unetSession.run({ sample: this.toOrt(latents), timestep: this.timestepTensor(t, latents.shape[0], meta), encoder_hidden_states: this.toOrt(context) });
     const y = out['out_sample'] ?? out[this.unetSession.outputNames[0]!]!;
     return tf.tensor4d(y.data as Float32Array, y.dims as [number, number, number, number]);
@@ -176,10 +167,10 @@ export class StableDiffusionOnnx {
   async differentiable(shape: { batch: number; height: number; width: number; contextLength?: number; contextDim?: number }): Promise<{ unet: UNetFn; decode: DecodeFn; unetGraph: OnnxGraph; vaeGraph: OnnxGraph }> {
     const B = shape.batch;
     const C = this.latentChannels;
-    const ctxMeta = metaOf(this.unetSession, 'input').find((m) => m.name === 'encoder_hidden_states');
+    const ctxMeta = onnxSessionMeta(this.unetSession, 'input').find((m) => m.name === 'encoder_hidden_states');
     const L = shape.contextLength ?? this.tokenizer.maxLength;
     const D = shape.contextDim ?? (typeof ctxMeta?.shape?.[2] === 'number' ? (ctxMeta.shape[2] as number) : 1024);
-    const tMeta = metaOf(this.unetSession, 'input').find((m) => m.name === 'timestep');
+    const tMeta = onnxSessionMeta(this.unetSession, 'input').find((m) => m.name === 'timestep');
     const tLen = tMeta?.shape?.[0] === 1 ? 1 : B;
     const unetGraph = await loadOnnxGraph(this.layout.unet, { inputShapes: { sample: [B, C, shape.height, shape.width], timestep: [tLen], encoder_hidden_states: [B, L, D] } });
     const vaeGraph = await loadOnnxGraph(this.layout.vaeDecoder, { inputShapes: { latent_sample: [B, C, shape.height, shape.width] } });
