@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/synthetic/prng.js';
 import { makeScheduler, modelX0AndEps, type SchedulerConfig } from '../diffusion/schedulers.js';
+import { guidanceInput } from '../diffusion/guided.js';
 import { dense, timestepEmbedding, PIXEL_SCHEDULE, type Params } from './pixel-diffusion.js';
 import { readModelWeights } from './model-folder.js';
 
@@ -157,10 +158,7 @@ export function guidanceViews(model: LatentDiffusionModel, pixels: Uint8Array, n
       const sa = tf.tensor2d(a.map(Math.sqrt), [m, 1]);
       const sb = tf.tensor2d(a.map((v) => Math.sqrt(1 - v)), [m, 1]);
       const zt = tf.add(tf.mul(z0, sa), tf.mul(tf.tensor2d(noise, [m, K]), sb)) as tf.Tensor2D;
-      const o = latentDenoiser(model.params, zt, ts.subarray(b, b + m), model.config);
-      // per-row x0hat: modelX0AndEps takes one alpha, so apply the row-wise formula directly
-      const x0 = prediction === 'epsilon' ? tf.div(tf.sub(zt, tf.mul(o, sb)), sa) : tf.sub(tf.mul(zt, sa), tf.mul(o, sb));
-      const sample = tf.add(tf.mul(x0, sb), tf.mul(zt, tf.sub(1, sb))) as tf.Tensor2D;
+      const sample = guidanceInput(zt, latentDenoiser(model.params, zt, ts.subarray(b, b + m), model.config), sa, sb, prediction);
       const y = tf.transpose(decodeLatent(model.pca, sample, side), [0, 2, 3, 1]);
       return tf.clipByValue(tf.round(tf.mul(tf.add(y, 1), 127.5)), 0, 255).dataSync();
     });

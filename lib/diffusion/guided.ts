@@ -182,6 +182,17 @@ export interface GuidanceInputs {
   predictionType?: 'epsilon' | 'v_prediction';
 }
 
+/**
+ * What BrainDiVE's guidance decodes and scores at a step: x0hat·sqrt(1-a) + x_t·(1-sqrt(1-a)), from x_t and the model's
+ * output (eps, or v for 'v_prediction'); sa = sqrt(a) and sb = sqrt(1-a) are numbers, or tensors that broadcast against
+ * x_t (one timestep per row). Same shape as x_t.
+ */
+export function guidanceInput<T extends tf.Tensor>(x: T, out: tf.Tensor, sa: number | tf.Tensor, sb: number | tf.Tensor, predictionType?: 'epsilon' | 'v_prediction'): T {
+  const eps = predictionType === 'v_prediction' ? tf.add(tf.mul(out, sa), tf.mul(x, sb)) : out;
+  const x0 = tf.div(tf.sub(x, tf.mul(eps, sb)), sa);
+  return tf.add(tf.mul(x0, sb), tf.mul(x, typeof sb === 'number' ? 1 - sb : tf.sub(1, sb))) as T;
+}
+
 /** BrainDiVE's guidance at one step: g = -d loss/d x_t with loss = -scale * sum(score) (shapes of x); returns g and the mean score. */
 export function brainGuidance(p: GuidanceInputs): { g: tf.Tensor4D; score: number } {
   const B = p.x.shape[0];
@@ -191,10 +202,7 @@ export function brainGuidance(p: GuidanceInputs): { g: tf.Tensor4D; score: numbe
   let badShape: number[] | null = null;
   const lossOf = (xt: tf.Tensor): tf.Scalar => {
     const x = xt as tf.Tensor4D;
-    let eps = p.gradient === 'full' ? p.unet(x, p.t, p.context) : p.eps;
-    if (p.predictionType === 'v_prediction') eps = tf.add(tf.mul(eps, sa), tf.mul(x, sb)) as tf.Tensor4D;
-    const x0 = tf.div(tf.sub(x, tf.mul(eps, sb)), sa);
-    const sample = tf.add(tf.mul(x0, sb), tf.mul(x, 1 - sb)) as tf.Tensor4D;
+    const sample = guidanceInput(x, p.gradient === 'full' ? p.unet(x, p.t, p.context) : p.eps, sa, sb, p.predictionType);
     const images = p.decode(tf.div(sample, p.vaeScalingFactor) as tf.Tensor4D);
     const s = p.score(toClipInput(images, p.scoreSize));
     // a throw inside tf.grad leaves tfjs's tape open, so note a bad shape and throw after it
