@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initBackend, tf, renderCategorisedSet, trainClassifier, classifyImages, saveClassifier, progress, blurRgb, Rng, loadSyntheticDiffusion, reconstructThroughLatent, EVAL_CATEGORIES, type CategorisedSet, type PcaLatent } from 'brainnet';
+import { initBackend, tf, renderCategorisedSet, trainClassifier, classifyImages, saveClassifier, progress, blurRgb, Rng, loadSyntheticDiffusion, reconstructThroughLatent, mapRows, EVAL_CATEGORIES, type CategorisedSet, type PcaLatent } from 'brainnet';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,11 +40,11 @@ function arg(name: string, def: string): string {
     const rng = new Rng(seed);
     const per = set.size * set.size * 3;
     const kind = Uint8Array.from({ length: set.count }, () => { const u = rng.next(); return u < blurred ? 1 : u < blurred + reconShare ? 2 : 0; });
-    const rec = pca ? reconstructThroughLatent(pca, set.pixels, set.count, set.size) : null;
     for (let i = 0; i < set.count; i++) {
       if (kind[i] === 1) set.pixels.set(blurRgb(set.pixels.subarray(i * per, (i + 1) * per), set.size, rng.uniform(1, 3)), i * per);
-      else if (kind[i] === 2) set.pixels.set(rec!.subarray(i * per, (i + 1) * per), i * per);
     }
+    // only the chosen images go through the latent (reconstructThroughLatent does not depend on the batch)
+    if (pca) mapRows(set.pixels, per, Array.from(kind.keys()).filter((i) => kind[i] === 2), (p, m) => reconstructThroughLatent(pca!, p, m, set.size));
     return kind;
   };
   const train = renderCategorisedSet(nTrain, 64, 1000);

@@ -50,3 +50,13 @@ export function renderCategorisedSet(n: number, size: number, seed: number): Cat
   }
   return { size, count: n, pixels, labels };
 }
+
+/** Replaces, in place, the images `rows` of pixels [n, side, side, 3] (uint8 HWC, `per` = side*side*3 bytes each) by f(those images [rows.length, side, side, 3]) of the same shape. */
+export function mapRows(pixels: Uint8Array, per: number, rows: readonly number[], f: (images: Uint8Array, m: number) => Uint8Array): void {
+  if (!rows.length) return;
+  const picked = new Uint8Array(rows.length * per);
+  rows.forEach((r, j) => picked.set(pixels.subarray(r * per, (r + 1) * per), j * per));
+  const out = f(picked, rows.length);
+  if (out.length !== picked.length) throw new RangeError(`mapRows: f returned ${out.length} bytes for ${rows.length} images of ${per}`);
+  rows.forEach((r, j) => pixels.set(out.subarray(j * per, (j + 1) * per), r * per));
+}

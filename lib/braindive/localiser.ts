@@ -10,7 +10,7 @@ import { renderStimulus, stimulusFeatures } from '../data/synthetic/stimuli.js';
 import { featureVector, FEATURE_DIM, noiselessSignal, readoutWeights, addTrialNoise, repeatCounts } from '../data/synthetic/responses.js';
 import { SIZES, type SubjectSize } from '../data/synthetic/subject.js';
 import { Rng, subSeed } from '../data/synthetic/prng.js';
-import { categoryStimulus, EVAL_CATEGORIES } from './categorised.js';
+import { categoryStimulus, mapRows, EVAL_CATEGORIES } from './categorised.js';
 import { guidanceViews, reconstructThroughLatent, type LatentDiffusionModel } from './latent-diffusion.js';
 
 /** Localiser data: images [n, side, side, 3] (uint8 HWC), labels [n] (EVAL_CATEGORIES index), responses [n, lh + rh]. */
@@ -92,12 +92,9 @@ export function localiserThroughGenerator(set: LocaliserSet, model: LatentDiffus
   const rng = new Rng(subSeed(o.seed ?? 0, 'localiser-generator'));
   const kind = Uint8Array.from({ length: set.n }, () => { const u = rng.next(); return u < o.recon ? 1 : u < o.recon + o.views ? 2 : 0; });
   const pick = (k: number) => Array.from(kind.keys()).filter((i) => kind[i] === k);
-  const gather = (rows: number[]) => { const p = new Uint8Array(rows.length * per); rows.forEach((r, j) => p.set(set.pixels.subarray(r * per, (r + 1) * per), j * per)); return p; };
   const pixels = set.pixels.slice();
   const rRows = pick(1), vRows = pick(2);
-  const rec = reconstructThroughLatent(model.pca, gather(rRows), rRows.length, set.side);
-  rRows.forEach((r, j) => pixels.set(rec.subarray(j * per, (j + 1) * per), r * per));
-  const views = guidanceViews(model, gather(vRows), vRows.length, set.side, { seed: subSeed(o.seed ?? 0, 'localiser-views') }).pixels;
-  vRows.forEach((r, j) => pixels.set(views.subarray(j * per, (j + 1) * per), r * per));
+  mapRows(pixels, per, rRows, (p, m) => reconstructThroughLatent(model.pca, p, m, set.side));
+  mapRows(pixels, per, vRows, (p, m) => guidanceViews(model, p, m, set.side, { seed: subSeed(o.seed ?? 0, 'localiser-views') }).pixels);
   return { set: { ...set, pixels }, recon: rRows.length, views: vRows.length };
 }
