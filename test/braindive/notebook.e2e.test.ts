@@ -4,14 +4,12 @@
  * and the evaluation table, and an unknown region stops it with an error that lists the known ones.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { tf, initBackend, loadOnnxImageEncoder, trainVoxelEncoder, saveVoxelEncoder, type Notebook } from 'brainnet';
-import { installTestKernel, REPO } from '../notebook/kernel-env';
+import { installTestKernel, runNotebookCli, NOTEBOOK_CLI, REPO } from '../notebook/kernel-env';
 
-const CLI = path.join(REPO, 'dist', 'lib', 'notebook', 'cli.js');
 type Out = { output_type: string; data?: Record<string, unknown>; text?: string | string[]; evalue?: string };
 const outputs = (nb: Notebook): Out[] => nb.cells.flatMap((c) => ((c as { outputs?: Out[] }).outputs ?? []));
 const text = (o: Out) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '');
@@ -21,17 +19,16 @@ describe('braindive_minimal.ipynb end to end (synthetic world, brainnet-ts kerne
   let env: ReturnType<typeof installTestKernel>;
   let tmp: string;
   before(() => {
-    assert.ok(fs.existsSync(CLI), `${CLI} is missing: run npm run build first`);
+    assert.ok(fs.existsSync(NOTEBOOK_CLI), `${NOTEBOOK_CLI} is missing: run npm run build first`);
     env = installTestKernel();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-braindive-nb-'));
   });
   after(() => { env?.cleanup(); if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
 
   const run = (name: string, params: string[]) => {
-    const r = spawnSync(process.execPath, [CLI, 'notebooks/braindive_minimal.ipynb', '--out', path.join(tmp, name), ...params.flatMap((p) => ['--param', p]), '--timeout', '400'],
-      { cwd: REPO, env: { ...process.env, JUPYTER_PATH: env.jupyterPath }, encoding: 'utf8', timeout: 550000 });
+    const r = runNotebookCli(['notebooks/braindive_minimal.ipynb', '--out', path.join(tmp, name), ...params.flatMap((p) => ['--param', p]), '--timeout', '400'], env.jupyterPath, 550000);
     const file = path.join(tmp, name, 'braindive_minimal.ipynb');
-    return { status: r.status, log: `${r.stdout}\n${r.stderr}`, nb: fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Notebook) : null };
+    return { status: r.code, log: `${r.stdout}\n${r.stderr}`, nb: fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Notebook) : null };
   };
 
   it('generates, plots, re-ranks and evaluates a region', () => {

@@ -1,5 +1,5 @@
 /** Test helper: installs the brainnet-ts kernel spec into a temporary prefix (as `npx tsx kernels/install.ts --prefix DIR` does). */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,4 +16,13 @@ export function installTestKernel(): { jupyterPath: string; prefix: string; clea
   const spec = path.join(jupyterPath, 'kernels', 'brainnet-ts', 'kernel.json');
   if (!fs.existsSync(spec)) throw new Error(`kernels/install.ts --prefix ${prefix} did not write ${spec}`);
   return { jupyterPath, prefix, cleanup: () => fs.rmSync(prefix, { recursive: true, force: true }) };
+}
+
+/** The notebook runner's command line (built by npm run build). */
+export const NOTEBOOK_CLI = path.join(REPO, 'dist', 'lib', 'notebook', 'cli.js');
+
+/** Runs the notebook runner's CLI from the repository root with the test kernel on JUPYTER_PATH: exit code and output. */
+export function runNotebookCli(args: string[], jupyterPath: string, timeoutMs = 120000): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [NOTEBOOK_CLI, ...args], { cwd: REPO, env: { ...process.env, JUPYTER_PATH: jupyterPath }, encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

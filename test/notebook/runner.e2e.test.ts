@@ -1,18 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { PLOTLY_MIME, notebookProblems, type Notebook } from 'brainnet';
-import { installTestKernel, REPO } from './kernel-env';
-
-const CLI = path.join(REPO, 'dist', 'lib', 'notebook', 'cli.js');
-
-function runCli(args: string[], jupyterPath: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, JUPYTER_PATH: jupyterPath }, encoding: 'utf8', timeout: 120000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { installTestKernel, runNotebookCli, NOTEBOOK_CLI } from './kernel-env';
 
 describe('notebook runner end to end (brainnet-ts kernel, CLI)', function () {
   this.timeout(120000);
@@ -20,7 +12,7 @@ describe('notebook runner end to end (brainnet-ts kernel, CLI)', function () {
   let out: string;
 
   before(() => {
-    assert.ok(fs.existsSync(CLI), `${CLI} is missing: run npm run build first`);
+    assert.ok(fs.existsSync(NOTEBOOK_CLI), `${NOTEBOOK_CLI} is missing: run npm run build first`);
     env = installTestKernel();
     out = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-runner-test-'));
   });
@@ -30,11 +22,11 @@ describe('notebook runner end to end (brainnet-ts kernel, CLI)', function () {
   });
 
   describe('notebooks/smoke.ipynb with --param greeting=...', () => {
-    let run: ReturnType<typeof runCli>;
+    let run: ReturnType<typeof runNotebookCli>;
     let nb: Notebook;
     let html: string;
     before(() => {
-      run = runCli(['notebooks/smoke.ipynb', '--out', path.join(out, 'smoke'), '--param', 'greeting=hi from the test', '--timeout', '60'], env.jupyterPath);
+      run = runNotebookCli(['notebooks/smoke.ipynb', '--out', path.join(out, 'smoke'), '--param', 'greeting=hi from the test', '--timeout', '60'], env.jupyterPath);
       assert.equal(run.code, 0, `CLI failed:\n${run.stdout}\n${run.stderr}`);
       nb = JSON.parse(fs.readFileSync(path.join(out, 'smoke', 'smoke.ipynb'), 'utf8'));
       html = fs.readFileSync(path.join(out, 'smoke', 'smoke.html'), 'utf8');
@@ -101,7 +93,7 @@ describe('notebook runner end to end (brainnet-ts kernel, CLI)', function () {
 
   it('exits non-zero on a failing cell, naming the cell, line and message, after writing both files', () => {
     const dir = path.join(out, 'failing');
-    const r = runCli(['test/fixtures/notebooks/failing.ipynb', '--out', dir], env.jupyterPath);
+    const r = runNotebookCli(['test/fixtures/notebooks/failing.ipynb', '--out', dir], env.jupyterPath);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /code cell 2 of 3 \(cell index 3\) failed at line 3: const missing = \(undefined as unknown as \{ field: number \}\)\.field;/);
     assert.match(r.stderr, /TypeError: Cannot read properties of undefined \(reading 'field'\)/);
@@ -117,13 +109,13 @@ describe('notebook runner end to end (brainnet-ts kernel, CLI)', function () {
   });
 
   it('fails clearly on a kernel that is not installed and on bad arguments', () => {
-    const r = runCli(['notebooks/smoke.ipynb', '--out', path.join(out, 'x'), '--kernel', 'no-such-kernel'], env.jupyterPath);
+    const r = runNotebookCli(['notebooks/smoke.ipynb', '--out', path.join(out, 'x'), '--kernel', 'no-such-kernel'], env.jupyterPath);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Jupyter kernel "no-such-kernel" not found/);
-    const bad = runCli(['notebooks/smoke.ipynb'], env.jupyterPath);
+    const bad = runNotebookCli(['notebooks/smoke.ipynb'], env.jupyterPath);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /expected --out <dir>/);
-    const badParam = runCli(['notebooks/smoke.ipynb', '--out', out, '--param', 'oops'], env.jupyterPath);
+    const badParam = runNotebookCli(['notebooks/smoke.ipynb', '--out', out, '--param', 'oops'], env.jupyterPath);
     assert.match(badParam.stderr, /--param: expected name=value, found "oops"/);
   });
 });

@@ -1,12 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeNsdSubject, readNpy, type Notebook } from 'brainnet';
-import { installTestKernel, REPO } from '../notebook/kernel-env';
-
-const CLI = path.join(REPO, 'dist', 'lib', 'notebook', 'cli.js');
+import { installTestKernel, runNotebookCli, NOTEBOOK_CLI } from '../notebook/kernel-env';
 
 /** The MIME types of every display output of a run notebook. */
 function mimes(nb: Notebook): string[] {
@@ -18,7 +15,7 @@ describe('NSD notebooks end to end on a tiny synthetic subject (brainnet-ts kern
   let env: ReturnType<typeof installTestKernel>;
   let tmp: string;
   before(async () => {
-    assert.ok(fs.existsSync(CLI), `${CLI} is missing: run npm run build first`);
+    assert.ok(fs.existsSync(NOTEBOOK_CLI), `${NOTEBOOK_CLI} is missing: run npm run build first`);
     env = installTestKernel();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-nsdprep-nb-'));
     await makeNsdSubject({ size: 'tiny', seed: 7, out: path.join(tmp, 'subj'), imageSize: 16 });
@@ -26,9 +23,8 @@ describe('NSD notebooks end to end on a tiny synthetic subject (brainnet-ts kern
   after(() => { env?.cleanup(); if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
 
   const run = (name: string, outData: string) => {
-    const r = spawnSync(process.execPath, [CLI, `notebooks/${name}.ipynb`, '--out', path.join(tmp, name), '--param', `nsdRoot=${path.join(tmp, 'subj')}`, '--param', `outDir=${outData}`, '--timeout', '120'],
-      { cwd: REPO, env: { ...process.env, JUPYTER_PATH: env.jupyterPath }, encoding: 'utf8', timeout: 170000 });
-    assert.equal(r.status, 0, `${name} failed:\n${r.stdout}\n${r.stderr}`);
+    const r = runNotebookCli([`notebooks/${name}.ipynb`, '--out', path.join(tmp, name), '--param', `nsdRoot=${path.join(tmp, 'subj')}`, '--param', `outDir=${outData}`, '--timeout', '120'], env.jupyterPath, 170000);
+    assert.equal(r.code, 0, `${name} failed:\n${r.stdout}\n${r.stderr}`);
     return JSON.parse(fs.readFileSync(path.join(tmp, name, `${name}.ipynb`), 'utf8')) as Notebook;
   };
 
