@@ -11,9 +11,9 @@
  * --recon-share (0.25) of them shows the image as the latent model reproduces it and a share --view-share (0.25) as
  * guidance scores it mid-sampling (the x0 estimate from a random timestep), so the encoder's gradient points at
  * category content in the images the generator draws. The responses stay the subject's responses to the original image.
- * Features (MobileNetV2 at --input-size 128 by default; --backbone inceptionv3; or --onnx FILE, an exported image encoder such
- * as CLIP's vision tower, at --input-size 224 with CLIP's normalisation, named onnx:<output> as the notebook names it) are cached by content in --cache (default data/braindive/features),
- * so a rerun with the same images is quick. AdamW runs --steps (default 3000) steps; each voxel keeps its best validation weights.
+ * Features (MobileNetV2 at --input-size 128 by default; --backbone inceptionv3; or --onnx FILE, an exported image encoder
+ * such as CLIP's vision tower, at --input-size 224 with CLIP's normalisation, named onnx:<output> as the notebook names it)
+ * are cached by content in --cache (default data/braindive/features), so a rerun with the same images is quick. AdamW runs --steps (default 3000) steps; each voxel keeps its best validation weights.
  */
 import * as fs from 'node:fs';
 import {
