@@ -1,9 +1,9 @@
 /**
- * Trains the small pixel diffusion model of the synthetic world (lib/braindive/pixel-diffusion.ts)
+ * Trains the small pixel diffusion model of the synthetic world (lib/diffusion/pixel-unet.ts)
  * on categorised synthetic stimuli (faces, bodies, places, words, food), epsilon prediction, AdamW,
  * with an EMA of the weights. Resumable: every --every steps it writes a checkpoint (params, EMA,
  * AdamW moments as safetensors, and state.json with the step and loss history; the data order and
- * noise are derived from (seed, step), so the step is the RNG position; lib/braindive/trainer.ts). Uses initBackend(), so it
+ * noise are derived from (seed, step), so the step is the RNG position; lib/diffusion/trainer.ts). Uses initBackend(), so it
  * runs on a GPU backend when one is available and on wasm otherwise.
  *
  *   npx tsx data-prep/braindive/train-diffusion.ts --steps 2000 --batch 16 \

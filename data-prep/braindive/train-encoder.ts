@@ -7,7 +7,7 @@
  * Without --subject it generates the synthetic 'tiny' subject (seed 1, --train training images, default 2000) into
  * data/braindive/, and again when the synthetic world's version changed. For that subject it adds --localiser N
  * (default 6000) simulated localiser trials (categorised 64x64 images, half of the plain ones blurred;
- * lib/braindive/localiser.ts). With --generator DIR (default models/synthetic-diffusion-64; 'none' to skip) a share
+ * lib/synthetic/localiser.ts). With --generator DIR (default models/synthetic-diffusion-64; 'none' to skip) a share
  * --recon-share (0.25) of them shows the image as the latent model reproduces it and a share --view-share (0.25) as
  * guidance scores it mid-sampling (the x0 estimate from a random timestep), so the encoder's gradient points at
  * category content in the images the generator draws. The responses stay the subject's responses to the original image.

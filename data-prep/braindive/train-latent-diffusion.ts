@@ -1,8 +1,8 @@
 /**
- * Trains the synthetic world's latent diffusion model (lib/braindive/latent-diffusion.ts): renders
+ * Trains the synthetic world's latent diffusion model (lib/diffusion/pca-latent.ts): renders
  * categorised stimuli (faces, bodies, places, words, food), fits the PCA latent once (kept in the
  * checkpoint), then trains the residual-MLP denoiser (v-prediction, AdamW, EMA of the weights).
- * Resumable: every --every steps it checkpoints (lib/braindive/trainer.ts); batches and noise derive
+ * Resumable: every --every steps it checkpoints (lib/diffusion/trainer.ts); batches and noise derive
  * from (seed, step). Exports the EMA weights plus the PCA to --export. Uses initBackend(), so a GPU
  * backend is used when present.
  *

@@ -6,11 +6,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../data/synthetic/prng.js';
-import { conv3x3, dense, loadParams, saveParams, type Params } from './pixel-diffusion.js';
-import { ModelFolderError } from './model-folder.js';
+import { Rng } from '../core/rng.js';
+import { conv3x3, dense, loadParams, saveParams, type Params } from '../diffusion/pixel-unet.js';
+import { ModelFolderError } from '../diffusion/model-folder.js';
 import { resizeBilinearNCHW } from '../diffusion/guided.js';
-import { EVAL_CATEGORIES, type CategorisedSet } from './categorised.js';
+import { EVAL_CATEGORIES, type CategorisedSet } from './categories.js';
 
 const CH = [3, 16, 32, 64];
 

@@ -14,7 +14,7 @@ import { CLIP_MEAN, CLIP_STD } from '../io/image.js';
 import { onnxExecutionProviders, onnxIntTensor } from '../compute/onnx.js';
 import { ClipTokenizer } from '../diffusion/tokenizer.js';
 import { resizeBilinearNCHW } from '../diffusion/guided.js';
-import { EVAL_CATEGORIES } from './categorised.js';
+import { EVAL_CATEGORIES } from './categories.js';
 import { CLIP_PROMPTS } from './classifier.js';
 
 type Ort = typeof ortTypes;

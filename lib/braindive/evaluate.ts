@@ -1,5 +1,5 @@
 /** BrainDiVE evaluation: re-ranking by encoder score, category shares and activation effect sizes. */
-import { EVAL_CATEGORIES, type EvalCategory } from './categorised.js';
+import { EVAL_CATEGORIES, type EvalCategory } from './categories.js';
 
 /** Indices of the top `fraction` of items by score (descending; at least one). */
 export function topFraction(scores: ArrayLike<number>, fraction = 0.2): number[] {

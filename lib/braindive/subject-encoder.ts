@@ -8,9 +8,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AlgonautsSubject } from '../data/algonauts.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
-import { Rng, subSeed } from '../data/synthetic/prng.js';
-import type { LocaliserSet } from './localiser.js';
+import { Rng, subSeed } from '../core/rng.js';
 import { extractFeatures, predictFromFeatures, r2Columns, trainVoxelEncoder, vertexSetId, type FeatureExtractor, type TrainVoxelOptions, type VoxelEncoder } from './voxel-encoder.js';
+
+/** Localiser data: images [n, side, side, 3] (uint8 HWC), labels [n] (EVAL_CATEGORIES index), responses [n, lh + rh]. */
+export interface LocaliserSet {
+  n: number;
+  side: number;
+  pixels: Uint8Array;
+  labels: Int32Array;
+  responses: Float32Array;
+  vertexCount: { lh: number; rh: number };
+}
 
 /** The paper's regions as unions of Algonauts labels ('food' comes from a mask or the synthetic ground truth). */
 export const PAPER_REGIONS: Record<string, string[]> = {

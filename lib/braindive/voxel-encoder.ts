@@ -12,7 +12,7 @@ import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { FileFormatError } from '../io/errors.js';
 import { resizeBilinearNCHW, type ScoreFn } from '../diffusion/guided.js';
 import type { OnnxGraph } from '../backbones/onnx-graph/index.js';
-import { ensureWasmDepthwiseGradients, depthwiseConv2dFrozen, pointwiseConv2d } from './wasm-kernels.js';
+import { ensureWasmDepthwiseGradients, depthwiseConv2dFrozen, pointwiseConv2d } from '../compute/wasm-kernels.js';
 
 /** A frozen, differentiable image featuriser: images [B,3,H,W] on [0,1] -> unit-normalised features [B,D] (synchronous, so tf.grad works). */
 export interface FeatureExtractor {

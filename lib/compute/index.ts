@@ -2,3 +2,4 @@
 export * from './backend.js';
 export * from './onnx.js';
 export * from './readbacks.js';
+export * from './wasm-kernels.js';

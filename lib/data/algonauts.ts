@@ -21,13 +21,8 @@ import { readImage, type RgbImage } from '../io/image.js';
 import { readGiftiSurface } from '../io/gifti.js';
 import { readFreesurferSurface } from '../io/freesurfer.js';
 import { toFloat32, type NDArray } from '../io/ndarray.js';
-import { ROI_FILES, type Hemi } from './synthetic/cortex.js';
-import { Rng } from './synthetic/prng.js';
-
-/** fsaverage vertices per hemisphere. */
-export const FSAVERAGE_N = 163842;
-/** The Algonauts 2023 ROI label tables (index 0 = 'Unknown'), used when no mapping JSON is present. */
-export const ALGONAUTS_ROI_LABELS: Record<string, string[]> = ROI_FILES;
+import { ALGONAUTS_ROI_LABELS, FSAVERAGE_N, type Hemi } from './rois.js';
+import { Rng } from '../core/rng.js';
 
 /** What to do with NaN or Inf in the fMRI: throw (default), replace with 0, or drop the affected vertices. */
 export type NanPolicy = 'error' | 'zero' | 'drop-vertices';

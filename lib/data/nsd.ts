@@ -12,7 +12,7 @@ import { readMat, isMatArray, type MatValue } from '../io/mat.js';
 import { openHdf5 } from '../io/hdf5.js';
 import { FileFormatError } from '../io/errors.js';
 import { type NDArray } from '../io/ndarray.js';
-import { NSD, nsdBetaName, nsdPaths } from './synthetic/nsd.js';
+import { NSD, nsdBetaName, nsdPaths } from './nsd-layout.js';
 
 /** The NSD experiment design. All indices 1-based, as in the .mat file. */
 export interface NsdExpDesign {

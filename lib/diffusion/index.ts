@@ -1,5 +1,10 @@
-/** Diffusion: schedulers, brain-guided sampling, the CLIP tokenizer and the Stable Diffusion ONNX layout. */
+/** lib/diffusion: schedulers, brain-guided sampling, the small synthetic-world models and their trainer, the CLIP tokenizer and the Stable Diffusion ONNX layout. */
 export * from './schedulers.js';
 export * from './guided.js';
 export * from './tokenizer.js';
 export * from './sd.js';
+export * from './model-folder.js';
+export * from './pixel-unet.js';
+export * from './pca-latent.js';
+export * from './small-models.js';
+export * from './trainer.js';

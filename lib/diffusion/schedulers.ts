@@ -15,7 +15,7 @@
  *   `scaleModelInput` divides by sqrt(sigma^2 + 1).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../data/synthetic/prng.js';
+import { Rng } from '../core/rng.js';
 
 /** Beta schedules as diffusers names them. */
 export type BetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RgbImage } from '../io/image.js';
-import { Rng } from '../data/synthetic/prng.js';
+import { Rng } from '../core/rng.js';
 import { summarize } from './metrics.js';
 import { type Mat, symmetricEigen, transpose32 } from './ridge.js';
 

@@ -8,6 +8,5 @@ export * from './ridge.js';
 export * from './channels.js';
 export * from './checkpoint.js';
 export * from './fit.js';
-export * from './science.js';
 export * from './head-gpu.js';
 export * from './train-gpu.js';

@@ -18,7 +18,7 @@
  * [D, C_l, 1, 1] transposed), MLP weights [in, out], vertex weights [N, D], vertex bias [N].
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../data/synthetic/prng.js';
+import { Rng } from '../core/rng.js';
 import { fusedHead } from './head.js';
 import { deviceGelu, deviceHead } from './head-gpu.js';
 import { gelu as jsGelu, linear, linearConstInput } from './ops.js';

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { CachedTokenBatch } from '../backbones/token-cache.js';
-import { Rng } from '../data/synthetic/prng.js';
+import { Rng } from '../core/rng.js';
 import { pearsonPerVertex, r2PerVertex } from './metrics.js';
 
 /** A row-major matrix `[rows, cols]` as a plain typed array. */

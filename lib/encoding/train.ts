@@ -4,7 +4,7 @@
  * vertex at the end of each epoch. A NaN loss stops training and names the batch.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../data/synthetic/prng.js';
+import { Rng } from '../core/rng.js';
 import { FactorizedEncoder, encoderLoss, type TokenBatch } from './model.js';
 import { pearsonPerVertex, r2PerVertex } from './metrics.js';
 import { trainStepDevice } from './train-gpu.js';

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import { ROI_FILES } from '../data/synthetic/cortex.js';
+import { ROI_FILES } from '../data/rois.js';
 import { spaceSelectorFigure, scaleSelectorFigure, r2Figure, clusterFigure, perLayerFigures, imageGrid, comparePanel,
   trainingCurves, type GridImage, type TrainingHistory } from './figures.js';
 import { layerArgmaxEntropy, layerEntropyColor } from './colormaps.js';

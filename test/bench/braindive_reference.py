@@ -44,7 +44,7 @@ def mobilenet_v2() -> nn.Module:
 
 
 class Denoiser(nn.Module):
-    """The latent model's residual MLP (lib/braindive/latent-diffusion.ts latentDenoiser): z [B, k], t [B] -> v [B, k]."""
+    """The latent model's residual MLP (lib/diffusion/pca-latent.ts latentDenoiser): z [B, k], t [B] -> v [B, k]."""
     def __init__(self, k=128, width=512, blocks=4, emb=128):
         super().__init__()
         self.emb_dim = emb

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { makeAlgonautsSubject, pngSize, type Notebook } from 'brainnet';
 import { installTestKernel, REPO } from '../notebook/kernel-env';
 
-const CLI = path.join(REPO, 'dist', 'lib', 'notebook', 'cli.js');
+const CLI = path.join(REPO, 'dist', 'lib', 'runner', 'cli.js');
 
 const mimes = (nb: Notebook) => nb.cells.flatMap((c) => ((c as { outputs?: Array<{ data?: Record<string, unknown> }> }).outputs ?? []).flatMap((o) => Object.keys(o.data ?? {})));
 

@@ -19,7 +19,7 @@ export function installTestKernel(): { jupyterPath: string; prefix: string; clea
 }
 
 /** The notebook runner's command line (built by npm run build). */
-export const NOTEBOOK_CLI = path.join(REPO, 'dist', 'lib', 'notebook', 'cli.js');
+export const NOTEBOOK_CLI = path.join(REPO, 'dist', 'lib', 'runner', 'cli.js');
 
 /** Runs the notebook runner's CLI from the repository root with the test kernel on JUPYTER_PATH: exit code and output. */
 export function runNotebookCli(args: string[], jupyterPath: string, timeoutMs = 120000): { code: number | null; stdout: string; stderr: string } {

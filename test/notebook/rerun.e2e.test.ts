@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { runNotebook, type Notebook } from 'brainnet';
 import { installTestKernel, REPO } from './kernel-env';
 
-const CLI = path.join(REPO, 'dist', 'lib', 'notebook', 'cli.js');
+const CLI = path.join(REPO, 'dist', 'lib', 'runner', 'cli.js');
 
 function code(source: string, id: string, tags: string[] = []): Notebook['cells'][number] {
   return { cell_type: 'code', id, metadata: tags.length ? { tags } : {}, source, outputs: [], execution_count: null };

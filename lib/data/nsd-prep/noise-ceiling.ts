@@ -2,7 +2,7 @@
  * NSD noise ceiling from ncsnr: NC = 100 · ncsnr² / (ncsnr² + (A/3 + B/2 + C/1) / (A + B + C)), where
  * A, B and C count the images shown 3, 2 and 1 times (a single trial is A = B = 0, C = 1).
  */
-import { NSD } from '../synthetic/nsd.js';
+import { NSD } from '../nsd-layout.js';
 import type { NsdExpDesign } from '../nsd.js';
 
 /** How many images were shown 3, 2 and 1 times. */

@@ -8,7 +8,7 @@ import { writeNpy } from '../../io/npy.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { FileFormatError } from '../../io/errors.js';
 import { readCtab, readNsdVolume } from '../nsd.js';
-import { nsdPaths } from '../synthetic/nsd.js';
+import { nsdPaths } from '../nsd-layout.js';
 
 /** Mean of `values` `[N]` within each label 1..`regions` of `labels` `[N]`, ignoring NaN; NaN where a region has no finite value. Pure. `[regions]` (index r-1). */
 export function regionMeans(values: ArrayLike<number>, labels: ArrayLike<number>, regions = 180): Float64Array {

@@ -8,7 +8,7 @@ import { readNpy, openNpy } from '../../io/npy.js';
 import { openHdf5 } from '../../io/hdf5.js';
 import { FileFormatError } from '../../io/errors.js';
 import { readNsdStimInfo, readNsdVolume } from '../nsd.js';
-import { nsdPaths } from '../synthetic/nsd.js';
+import { nsdPaths } from '../nsd-layout.js';
 
 /** The ROI volumes whose union (>= 0) defines the cortical voxels by default. */
 export const NSD_CORTEX_ROIS = ['nsdgeneral', 'prf-visualrois', 'floc-faces', 'floc-bodies', 'floc-places', 'floc-words'];

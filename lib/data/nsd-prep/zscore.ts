@@ -17,7 +17,7 @@ import { writeNpy, openNpy, readNpy, npyHeaderBytes, type NpyFile } from '../../
 import { openHdf5 } from '../../io/hdf5.js';
 import { writeFileAtomic, withAtomicFile } from '../../io/atomic.js';
 import { FileFormatError } from '../../io/errors.js';
-import { NSD, nsdBetaName, nsdPaths } from '../synthetic/nsd.js';
+import { NSD, nsdBetaName, nsdPaths } from '../nsd-layout.js';
 import { openNsdSubject, readNsdVolume, readNsdExpDesign, nsdRoiVoxels, type NsdSubject, type NsdExpDesign } from '../nsd.js';
 
 /** Z-scores each column of `x` `[T, V]` in place (population std over T, two-pass in float64; constant or NaN columns -> 0). Pure. */

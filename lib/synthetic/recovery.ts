@@ -234,10 +234,10 @@ export interface ScienceRunOptions {
 export async function runScienceCheck(opts: ScienceRunOptions): Promise<{ report: ScienceReport; table: string; seconds: { total: number } }> {
   const t0 = Date.now();
   const log = opts.log === undefined ? (s: string) => console.log(s) : opts.log ?? (() => {});
-  const { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION } = await import('../data/synthetic/subject.js');
+  const { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION } = await import('./subject.js');
   const { loadAlgonautsSubject } = await import('../data/algonauts.js');
-  const { loadBuiltinBackbone } = await import('../backbones/tfjs-builtin.js');
-  const { fitEncoder } = await import('./fit.js');
+  const { loadBuiltinBackbone } = await import('../backbones/builtin.js');
+  const { fitEncoder } = await import('../encoding/fit.js');
   const { writeFileAtomic } = await import('../io/atomic.js');
   // 1. subject (generated when missing)
   const world = syntheticWorldVersion(opts.subjectDir);

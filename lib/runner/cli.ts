@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Command line for the headless runner:
- *   node dist/lib/notebook/cli.js <in.ipynb> --out <dir> [--param name=value ...] [--kernel name] [--timeout s]
+ *   node dist/lib/runner/cli.js <in.ipynb> --out <dir> [--param name=value ...] [--kernel name] [--timeout s]
  *                                 [--rerun-from <tag|cell id|number>] [--watch]
  * Prints each cell's progress and the output paths; exits 1 with the failing cell, line and message.
  * --rerun-from runs the notebook, then injects the parameters and re-runs only the cells downstream of the named
@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { runNotebook, NotebookCellError } from './runner.js';
 
-const USAGE = 'usage: node dist/lib/notebook/cli.js <in.ipynb> --out <dir> [--param name=value ...] [--kernel name] [--timeout seconds] [--rerun-from <tag|cell id|number>] [--watch]';
+const USAGE = 'usage: node dist/lib/runner/cli.js <in.ipynb> --out <dir> [--param name=value ...] [--kernel name] [--timeout seconds] [--rerun-from <tag|cell id|number>] [--watch]';
 
 /** Parsed command line of the runner. */
 export interface CliArgs {

@@ -14,25 +14,15 @@
  * hemisphere sees the right visual field. pRF coordinates are in image units: the image spans
  * [-1, 1] in x (right) and y (up).
  */
+import { ROI_FILES, type Hemi } from '../data/rois.js';
 import { ico, icoVertexCount } from './ico.js';
-import { Rng, subSeed } from './prng.js';
+import { Rng, subSeed } from '../core/rng.js';
 
 /** Stimulus categories, in the order of every tuning vector. */
 export const CATEGORIES = ['faces', 'bodies', 'places', 'words', 'food', 'objects'] as const;
 export type Category = (typeof CATEGORIES)[number];
-export type Hemi = 'lh' | 'rh';
 export type Depth = 'early' | 'mid' | 'late';
 export type Scale = 'local' | 'global';
-
-/** The Algonauts 2023 ROI files and their label dictionaries (index 0 is 'Unknown'). */
-export const ROI_FILES: Record<string, string[]> = {
-  'prf-visualrois': ['Unknown', 'V1v', 'V1d', 'V2v', 'V2d', 'V3v', 'V3d', 'hV4'],
-  'floc-bodies': ['Unknown', 'EBA', 'FBA-1', 'FBA-2', 'mTL-bodies'],
-  'floc-faces': ['Unknown', 'OFA', 'FFA-1', 'FFA-2', 'mTL-faces', 'aTL-faces'],
-  'floc-places': ['Unknown', 'OPA', 'PPA', 'RSC'],
-  'floc-words': ['Unknown', 'OWFA', 'VWFA-1', 'VWFA-2', 'mfs-words', 'mTL-words'],
-  streams: ['Unknown', 'early', 'midventral', 'midlateral', 'midparietal', 'ventral', 'lateral', 'parietal'],
-};
 
 /** A category patch: centre in flat coordinates (degrees), radius, preferred category, depth and scale. */
 export interface PatchSpec {

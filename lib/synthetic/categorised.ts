@@ -1,18 +1,15 @@
 /**
  * Categorised synthetic stimuli for BrainDiVE in the synthetic world: each image shows one of the
  * paper's five evaluation categories (faces, bodies, places, words, food), drawn with the synthetic
- * world's own procedural renderer (lib/data/synthetic/stimuli.ts). Places are scene backgrounds
+ * world's own procedural renderer (lib/synthetic/stimuli.ts). Places are scene backgrounds
  * without objects; the other categories are one large object on a texture or a plain background.
  * They train the small diffusion model and the 5-way classifier.
  */
-import { renderStimulus, type StimulusSpec } from '../data/synthetic/stimuli.js';
-import { CATEGORIES } from '../data/synthetic/cortex.js';
-import { Rng } from '../data/synthetic/prng.js';
+import { renderStimulus, type StimulusSpec } from './stimuli.js';
+import { CATEGORIES } from './cortex.js';
+import { EVAL_CATEGORIES, type CategorisedSet, type EvalCategory } from '../braindive/categories.js';
+import { Rng } from '../core/rng.js';
 
-/** The paper's five evaluation categories, in label order. */
-export const EVAL_CATEGORIES = ['faces', 'bodies', 'places', 'words', 'food'] as const;
-/** One of the five evaluation categories. */
-export type EvalCategory = (typeof EVAL_CATEGORIES)[number];
 
 const SCENES: StimulusSpec['background'][] = ['city', 'mountains', 'forest', 'room'];
 
@@ -29,13 +26,6 @@ export function categoryStimulus(rng: Rng, category: EvalCategory, size: number,
   return { index, size, background, seed: rng.int(0, 2 ** 31), objects: [obj], labels: CATEGORIES.map((c) => c === category) };
 }
 
-/** A labelled set of categorised images: pixels [N, size, size, 3] (uint8, HWC) and labels [N] (index into EVAL_CATEGORIES). */
-export interface CategorisedSet {
-  size: number;
-  count: number;
-  pixels: Uint8Array;
-  labels: Int32Array;
-}
 
 /** Renders `n` categorised images, categories in turn (balanced), seeded. */
 export function renderCategorisedSet(n: number, size: number, seed: number): CategorisedSet {

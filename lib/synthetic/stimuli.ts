@@ -10,7 +10,7 @@
  */
 import { createCanvas, type CanvasRenderingContext2D } from 'canvas';
 import { CATEGORIES, type Category } from './cortex.js';
-import { Rng } from './prng.js';
+import { Rng } from '../core/rng.js';
 
 /** Side of the contrast-energy grid, cells per axis. */
 export const GRID = 16;

@@ -1,9 +1,9 @@
 /** The synthetic world's diffusion models behind one interface: what the guided sampler needs from either kind. */
 import type * as tf from '@tensorflow/tfjs';
-import { makeScheduler, type Scheduler } from '../diffusion/schedulers.js';
+import { makeScheduler, type Scheduler } from './schedulers.js';
 import { readModelFolder } from './model-folder.js';
-import { loadPixelDiffusion, pixelUNetFn, type PixelDiffusionModel } from './pixel-diffusion.js';
-import { decodeLatent, latentUNetFn, loadLatentDiffusion, type LatentDiffusionModel } from './latent-diffusion.js';
+import { loadPixelDiffusion, pixelUNetFn, type PixelDiffusionModel } from './pixel-unet.js';
+import { decodeLatent, latentUNetFn, loadLatentDiffusion, type LatentDiffusionModel } from './pca-latent.js';
 
 /** A pixel UNet (kind 'pixel-unet') or a PCA-latent MLP (kind 'pca-latent'). */
 export type SyntheticDiffusionModel = PixelDiffusionModel | LatentDiffusionModel;

@@ -16,7 +16,7 @@
  */
 import { CATEGORIES, type HemisphereTruth } from './cortex.js';
 import { GRID, PGRID, type StimulusFeatures } from './stimuli.js';
-import { Rng } from './prng.js';
+import { Rng } from '../core/rng.js';
 
 /** Length of the feature vector of one image. */
 export const FEATURE_DIM = GRID * GRID + 6 * PGRID * PGRID + 6 + 1;

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { progress } from '../notebook/progress.js';
 import { adamwUpdate } from '../encoding/train-gpu.js';
-import { loadParams, saveParams, type Params } from './pixel-diffusion.js';
+import { loadParams, saveParams, type Params } from './pixel-unet.js';
 
 /** Everything a resumed run needs; `step` counts finished updates and `losses` holds one value per step. */
 export interface TrainState {

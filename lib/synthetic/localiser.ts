@@ -5,23 +5,16 @@
  * images as well as the subject's 256 x 256 scenes is what makes its gradient point at category content
  * rather than at colour.
  */
-import { makeCortex } from '../data/synthetic/cortex.js';
-import { renderStimulus, stimulusFeatures } from '../data/synthetic/stimuli.js';
-import { featureVector, FEATURE_DIM, noiselessSignal, readoutWeights, addTrialNoise, repeatCounts } from '../data/synthetic/responses.js';
-import { SIZES, type SubjectSize } from '../data/synthetic/subject.js';
-import { Rng, subSeed } from '../data/synthetic/prng.js';
-import { categoryStimulus, mapRows, EVAL_CATEGORIES } from './categorised.js';
-import { guidanceViews, reconstructThroughLatent, type LatentDiffusionModel } from './latent-diffusion.js';
+import { makeCortex } from './cortex.js';
+import { renderStimulus, stimulusFeatures } from './stimuli.js';
+import { featureVector, FEATURE_DIM, noiselessSignal, readoutWeights, addTrialNoise, repeatCounts } from './responses.js';
+import { SIZES, type SubjectSize } from './subject.js';
+import { Rng, subSeed } from '../core/rng.js';
+import { categoryStimulus, mapRows } from './categorised.js';
+import { EVAL_CATEGORIES } from '../braindive/categories.js';
+import type { LocaliserSet } from '../braindive/subject-encoder.js';
+import { guidanceViews, reconstructThroughLatent, type LatentDiffusionModel } from '../diffusion/pca-latent.js';
 
-/** Localiser data: images [n, side, side, 3] (uint8 HWC), labels [n] (EVAL_CATEGORIES index), responses [n, lh + rh]. */
-export interface LocaliserSet {
-  n: number;
-  side: number;
-  pixels: Uint8Array;
-  labels: Int32Array;
-  responses: Float32Array;
-  vertexCount: { lh: number; rh: number };
-}
 
 /** Gaussian blur of an RGB image (uint8 HWC, side x side) with standard deviation `sigma` pixels, edges clamped. */
 export function blurRgb(rgb: Uint8Array, side: number, sigma: number): Uint8Array {

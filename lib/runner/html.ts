@@ -5,7 +5,7 @@
  */
 import type { NotebookOutput } from './jupyter-client.js';
 import { stripAnsi } from './jupyter-client.js';
-import { BRAINNET_META, PLOTLY_MIME, plotlyBundleScript, plotlyFigureHtml, type PlotlyFigure } from './display.js';
+import { BRAINNET_META, PLOTLY_MIME, plotlyBundleScript, plotlyFigureHtml, type PlotlyFigure } from '../notebook/display.js';
 import { sourceText, type Notebook, type NotebookCell } from './nbformat.js';
 
 /** Options for {@link renderNotebookHtml}. */

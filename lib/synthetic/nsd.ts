@@ -16,39 +16,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeNifti } from '../../io/nifti.js';
-import { writeMat } from '../../io/mat.js';
-import { openHdf5 } from '../../io/hdf5.js';
-import { writeNpy } from '../../io/npy.js';
-import { writeFileAtomic } from '../../io/atomic.js';
-import { CATEGORIES, ROI_FILES, makeCortex, poleCoords, type HemisphereTruth, type Hemi } from './cortex.js';
+import { writeNifti } from '../io/nifti.js';
+import { writeMat } from '../io/mat.js';
+import { openHdf5 } from '../io/hdf5.js';
+import { writeNpy } from '../io/npy.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { CATEGORIES, makeCortex, poleCoords, type HemisphereTruth } from './cortex.js';
+import { ROI_FILES, type Hemi } from '../data/rois.js';
+import { NSD, nsdBetaName, nsdPaths } from '../data/nsd-layout.js';
 import { ico } from './ico.js';
-import { Rng, subSeed } from './prng.js';
+import { Rng, subSeed } from '../core/rng.js';
 import { renderStimulus, sampleStimulus, stimulusFeatures, type StimulusSpec } from './stimuli.js';
 import { FEATURE_DIM, featureVector, noiseCeiling, noiselessSignal, readoutWeights, repeatCounts } from './responses.js';
 import type { SubjectSize } from './subject.js';
-
-/** NSD facts: trials per session, the int16 beta scale, images per subject, subjects, 73k ids, design length. */
-export const NSD = { trialsPerSession: 750, betaScale: 300, imagesPerSubject: 10000, subjects: 8, totalImages: 73000, shared: 1000, designTrials: 30000, brickSize: 425 } as const;
-
-/** Relative paths of NSD files for subject `subj` (1-based), as in the NSD release. */
-export function nsdPaths(subj = 1): Record<'expdesign' | 'stiminfo' | 'brick' | 'betas' | 'roi' | 'ncsnr' | 'label', string> {
-  const s = `subj${String(subj).padStart(2, '0')}`;
-  return {
-    expdesign: 'nsddata/experiments/nsd/nsd_expdesign.mat',
-    stiminfo: 'nsddata/experiments/nsd/nsd_stim_info_merged.csv',
-    brick: 'nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5',
-    betas: `nsddata_betas/ppdata/${s}/func1pt8mm/betas_fithrf_GLMdenoise_RR`,
-    ncsnr: `nsddata_betas/ppdata/${s}/func1pt8mm/betas_fithrf_GLMdenoise_RR/ncsnr.nii.gz`,
-    roi: `nsddata/ppdata/${s}/func1pt8mm/roi`,
-    label: `nsddata/freesurfer/${s}/label`,
-  };
-}
-
-/** NSD beta file name of a session (1-based): `betas_session01.nii.gz`. */
-export function nsdBetaName(session: number): string {
-  return `betas_session${String(session).padStart(2, '0')}.nii.gz`;
-}
 
 /** The NSD-layout sizes: grid [X, Y, Z], sessions written, icosahedron order of the world. */
 export const NSD_SIZES: Record<SubjectSize, { grid: [number, number, number]; sessions: number; order: number }> = {

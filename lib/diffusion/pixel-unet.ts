@@ -9,10 +9,10 @@
  * skip connections, mean-pool downsampling and nearest upsampling, then unpatchify.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../data/synthetic/prng.js';
+import { Rng } from '../core/rng.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { readModelFolder, readModelWeights } from './model-folder.js';
-import { makeScheduler, modelX0AndEps, type SchedulerConfig } from '../diffusion/schedulers.js';
+import { makeScheduler, modelX0AndEps, type SchedulerConfig } from './schedulers.js';
 
 /** Architecture of the pixel UNet. */
 export interface PixelUNetConfig {

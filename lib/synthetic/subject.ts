@@ -11,19 +11,18 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeNpy } from '../../io/npy.js';
-import { writeFileAtomic } from '../../io/atomic.js';
-import { writeGiftiSurface } from '../../io/gifti.js';
-import { writeFreesurferSurface } from '../../io/freesurfer.js';
-import { CATEGORIES, ROI_FILES, makeCortex, roiLabels, type Cortex, type HemisphereTruth, type Hemi } from './cortex.js';
+import { writeNpy } from '../io/npy.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { writeGiftiSurface } from '../io/gifti.js';
+import { writeFreesurferSurface } from '../io/freesurfer.js';
+import { CATEGORIES, makeCortex, roiLabels, type Cortex, type HemisphereTruth } from './cortex.js';
+import { FSAVERAGE_N, ROI_FILES, type Hemi } from '../data/rois.js';
 import { ico, icoVertexCount } from './ico.js';
-import { Rng, subSeed } from './prng.js';
+import { Rng, subSeed } from '../core/rng.js';
 import { GRID, renderStimulus, sampleStimulus, stimulusFeatures, type StimulusSpec } from './stimuli.js';
 import { FEATURE_DIM, addTrialNoise, featureVector, noiseCeiling, noiselessSignal, readoutWeights, repeatCounts } from './responses.js';
 import { categoryDprime, formatReport, retinotopy, splitHalf, pearson, type ReportCheck } from './report.js';
 
-/** Number of fsaverage vertices per hemisphere. */
-export const FSAVERAGE_VERTICES = 163842;
 
 export type SubjectSize = 'tiny' | 'workshop' | 'full';
 
@@ -170,15 +169,15 @@ export async function makeAlgonautsSubject(opts: MakeSubjectOptions): Promise<Ma
   // 4. ROI masks (challenge and fsaverage space) and label mappings (JSON; see README)
   for (const hemi of ['lh', 'rh'] as const) {
     const h = cortex[hemi];
-    const all = new Int32Array(FSAVERAGE_VERTICES);
+    const all = new Int32Array(FSAVERAGE_N);
     for (const i of h.fsIndex) all[i] = 1;
-    await writeNpy(p('roi_masks', `${hemi}.all-vertices_fsaverage_space.npy`), { dtype: 'int32', shape: [FSAVERAGE_VERTICES], data: all });
+    await writeNpy(p('roi_masks', `${hemi}.all-vertices_fsaverage_space.npy`), { dtype: 'int32', shape: [FSAVERAGE_N], data: all });
     for (const file of Object.keys(ROI_FILES)) {
       const lab = roiLabels(h, file);
       await writeNpy(p('roi_masks', `${hemi}.${file}_challenge_space.npy`), { dtype: 'int32', shape: [lab.length], data: lab });
-      const fsLab = new Int32Array(FSAVERAGE_VERTICES);
+      const fsLab = new Int32Array(FSAVERAGE_N);
       h.fsIndex.forEach((i, k) => (fsLab[i] = lab[k]!));
-      await writeNpy(p('roi_masks', `${hemi}.${file}_fsaverage_space.npy`), { dtype: 'int32', shape: [FSAVERAGE_VERTICES], data: fsLab });
+      await writeNpy(p('roi_masks', `${hemi}.${file}_fsaverage_space.npy`), { dtype: 'int32', shape: [FSAVERAGE_N], data: fsLab });
     }
   }
   for (const [file, list] of Object.entries(ROI_FILES)) {

@@ -10,10 +10,10 @@
  * their reconstructions correctly (92 % on the originals).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../data/synthetic/prng.js';
-import { makeScheduler, modelX0AndEps, type SchedulerConfig } from '../diffusion/schedulers.js';
-import { guidanceInput } from '../diffusion/guided.js';
-import { dense, timestepEmbedding, PIXEL_SCHEDULE, type Params } from './pixel-diffusion.js';
+import { Rng } from '../core/rng.js';
+import { makeScheduler, modelX0AndEps, type SchedulerConfig } from './schedulers.js';
+import { guidanceInput } from './guided.js';
+import { dense, timestepEmbedding, PIXEL_SCHEDULE, type Params } from './pixel-unet.js';
 import { readModelWeights } from './model-folder.js';
 
 /** Architecture of the latent model. */

@@ -1,0 +1,11 @@
+/** lib/synthetic: the synthetic world (cortex, stimuli, responses, subjects in the Algonauts and NSD layouts), its localiser and categorised stimuli, and the checks that a fit recovers its ground truth. */
+export * from './ico.js';
+export * from './cortex.js';
+export * from './stimuli.js';
+export * from './responses.js';
+export * from './report.js';
+export * from './subject.js';
+export * from './nsd.js';
+export * from './categorised.js';
+export * from './localiser.js';
+export * from './recovery.js';
