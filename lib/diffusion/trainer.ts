@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { progress } from '../notebook/progress.js';
-import { adamwUpdate } from '../encoding/train-gpu.js';
+import { adamwUpdate } from '../encoding/optimizer.js';
 import { loadParams, saveParams, type Params } from './pixel-unet.js';
 
 /** Everything a resumed run needs; `step` counts finished updates and `losses` holds one value per step. */
@@ -38,7 +38,7 @@ export function freshTrainState(params: Params): TrainState {
   return { params, ema: copy((t) => t.clone()), m: copy((t) => tf.zerosLike(t)), v: copy((t) => tf.zerosLike(t)), step: 0, losses: [] };
 }
 
-/** One AdamW step on `grads` (same names as the parameters; encoding's adamwUpdate), then the EMA update; replaces and disposes the old tensors. */
+/** One AdamW step on `grads` (same names as the parameters; the one AdamW update, encoding/optimizer.ts), then the EMA update; replaces and disposes the old tensors. */
 export function adamwEmaStep(st: TrainState, grads: Record<string, tf.Tensor>, o: AdamWOptions): void {
   const t = st.step + 1;
   const lr = o.lr * Math.min(1, t / (o.warmup ?? 100));

@@ -12,7 +12,7 @@ import { FileFormatError } from '../io/errors.js';
 import type { NDArray } from '../io/ndarray.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../io/safetensors.js';
 import type { FactorizedEncoder } from './model.js';
-import { AdamW, type AdamWConfig } from './train.js';
+import { AdamW, type AdamWConfig } from './optimizer.js';
 
 /** Where training stood when a checkpoint was written. */
 export interface CheckpointInfo {
@@ -65,7 +65,7 @@ export function checkpointTensors(model: FactorizedEncoder, opt: AdamW, info: Ch
     step: String(opt.step),
     epoch: String(info.epoch),
     seed: String(info.seed),
-    optimizer: JSON.stringify({ lr: opt.lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay }),
+    optimizer: JSON.stringify(opt.config),
   };
   if (info.extra !== undefined) metadata.extra = JSON.stringify(info.extra);
   return { tensors, metadata };

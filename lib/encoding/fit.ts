@@ -17,108 +17,16 @@ import { progress } from '../notebook/progress.js';
 import type { Backbone } from '../backbones/contract.js';
 import { buildTokenCache, fileImageSources, type TokenCache } from '../backbones/token-cache.js';
 import type { AlgonautsSubject } from '../data/algonauts.js';
-import { FactorizedEncoder, type Selectors, type TokenBatch } from './model.js';
-import { AdamW, NonFiniteLossError, epochOrder, trainStep, type AdamWConfig, type EpochReport, type TrainProgress } from './train.js';
+import { FactorizedEncoder, type Selectors } from './model.js';
+import type { AdamW, AdamWConfig } from './optimizer.js';
+import { predictAll, trainEncoder, type EncoderData, type EpochReport } from './train.js';
 import { algonautsScore, pearsonPerVertex, r2PerVertex, summarize } from './metrics.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { collectTokenFeatures, fitRidgeBaseline, type RidgeFeatureMode } from './ridge.js';
 import { clusterChannels, mixedTokenMap, roiPrincipalComponents, topChannelImage as channelImage } from './channels.js';
 
-/** Training data whose batches come asynchronously (a token cache on disk). */
-export interface AsyncEncoderData {
-  /** Number of images. */
-  size: number;
-  /** Tokens (local [b, C_l, h, w], global [b, C_l] per layer) and responses [b, N] of images `idx` (0..size-1). */
-  batch(idx: number[]): Promise<{ tokens: TokenBatch; target: tf.Tensor2D }>;
-}
-
-/** Options of {@link trainEncoderAsync}: those of trainEncoder plus a stop step and an async epoch hook. */
-export interface AsyncTrainOptions {
-  epochs?: number;
-  batchSize?: number;
-  seed?: number;
-  optimizer?: AdamWConfig;
-  regLambda?: number;
-  regDecaySteps?: number;
-  validation?: AsyncEncoderData;
-  onStep?: (p: TrainProgress) => void;
-  /** Awaited after each epoch (e.g. to write a checkpoint). */
-  onEpoch?: (r: EpochReport, opt: AdamW) => void | Promise<void>;
-  /** Continue from this optimizer (exact resume with its state). */
-  resumeFrom?: AdamW;
-  /** Stop after this many optimizer steps in total (mid-epoch allowed; for tests and time budgets). */
-  stopAtStep?: number;
-}
-
-/** Predictions [size, N] and responses [size, N] of every image of `data`, in batches. */
-export async function predictAllAsync(model: FactorizedEncoder, data: AsyncEncoderData, batchSize = 8): Promise<{ pred: Float32Array; truth: Float32Array }> {
-  const N = model.nVertices;
-  const pred = new Float32Array(data.size * N);
-  const truth = new Float32Array(data.size * N);
-  for (let s = 0; s < data.size; s += batchSize) {
-    const idx = Array.from({ length: Math.min(batchSize, data.size - s) }, (_, i) => s + i);
-    const { tokens, target } = await data.batch(idx);
-    const p = model.predict(tokens);
-    pred.set(p.dataSync() as Float32Array, s * N);
-    truth.set(target.dataSync() as Float32Array, s * N);
-    tf.dispose([p, target, ...tokens.local, ...tokens.global]);
-  }
-  return { pred, truth };
-}
-
-function meanFinite(a: ArrayLike<number>): number {
-  let s = 0;
-  let c = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) (s += a[i]!), c++;
-  return c ? s / c : NaN;
-}
-
-/**
- * trainEncoder with asynchronous batches: the same steps, order, regulariser schedule and NaN stop,
- * so a run resumed from a checkpoint (`resumeFrom`) continues bit for bit.
- */
-export async function trainEncoderAsync(model: FactorizedEncoder, train: AsyncEncoderData, opts: AsyncTrainOptions = {}): Promise<{ epochs: EpochReport[]; optimizer: AdamW; steps: number }> {
-  const epochs = opts.epochs ?? 1;
-  const bs = opts.batchSize ?? 8;
-  const seed = opts.seed ?? 0;
-  const opt = opts.resumeFrom ?? new AdamW(opts.optimizer);
-  const perEpoch = Math.ceil(train.size / bs);
-  const totalSteps = epochs * perEpoch;
-  const stopAt = Math.min(opts.stopAtStep ?? Infinity, totalSteps);
-  const reports: EpochReport[] = [];
-  let step = opt.step;
-  for (let epoch = Math.floor(step / perEpoch); epoch < epochs && step < stopAt; epoch++) {
-    const order = epochOrder(train.size, seed, epoch);
-    let sum = 0;
-    let count = 0;
-    for (let k = step - epoch * perEpoch; k < perEpoch && step < stopAt; k++) {
-      const idx = order.slice(k * bs, (k + 1) * bs);
-      const { tokens, target } = await train.batch(idx);
-      const { loss, dataLoss } = trainStep(model, opt, tokens, target, step, opts.regLambda, opts.regDecaySteps);
-      tf.dispose([target, ...tokens.local, ...tokens.global]);
-      if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, step, idx, loss);
-      step++;
-      sum += loss;
-      count++;
-      opts.onStep?.({ epoch, step, totalSteps, loss, dataLoss });
-    }
-    if (step % perEpoch !== 0 && step < totalSteps) break; // stopped mid-epoch: no epoch report
-    let r2: Float64Array = new Float64Array(0);
-    let pearson: Float64Array = new Float64Array(0);
-    if (opts.validation) {
-      const { pred, truth } = await predictAllAsync(model, opts.validation, bs);
-      r2 = r2PerVertex(pred, truth, model.nVertices);
-      pearson = pearsonPerVertex(pred, truth, model.nVertices);
-    }
-    const report: EpochReport = { epoch, step, trainLoss: count ? sum / count : NaN, r2, pearson, meanR2: meanFinite(r2), meanPearson: meanFinite(pearson) };
-    reports.push(report);
-    await opts.onEpoch?.(report, opt);
-  }
-  return { epochs: reports, optimizer: opt, steps: step };
-}
-
 /** Training data over a token cache: rows `rows` of the cache and of Y [nImages, N]. */
-export function cacheData(cache: Pick<TokenCache, 'getBatch'>, Y: Float32Array, N: number, rows: ArrayLike<number>): AsyncEncoderData {
+export function cacheData(cache: Pick<TokenCache, 'getBatch'>, Y: Float32Array, N: number, rows: ArrayLike<number>): EncoderData {
   const r = Array.from(rows);
   return {
     size: r.length,
@@ -320,7 +228,7 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
   let last: EpochReport | undefined;
   let steps = 0;
   try {
-    ({ steps } = await trainEncoderAsync(model, trainData, {
+    ({ steps } = await trainEncoder(model, trainData, {
       epochs, batchSize: bs, seed, optimizer: opts.optimizer, regLambda: opts.regLambda, regDecaySteps: opts.regDecaySteps, resumeFrom, validation: valData, stopAtStep: opts.stopAtStep,
       onStep: (p) => {
         history.push({ step: p.step, epoch: p.epoch, loss: p.loss });
@@ -352,7 +260,7 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
     r2 = Float32Array.from(last.r2);
     pearson = Float32Array.from(last.pearson);
   } else {
-    const { pred, truth } = await predictAllAsync(model, valData, bs);
+    const { pred, truth } = await predictAll(model, valData, bs);
     r2 = Float32Array.from(r2PerVertex(pred, truth, N));
     pearson = Float32Array.from(pearsonPerVertex(pred, truth, N));
   }

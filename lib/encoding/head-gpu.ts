@@ -133,39 +133,3 @@ export function deviceHead(
 export function deviceGelu<T extends tf.Tensor>(x: T): T {
   return tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))))) as T;
 }
-
-/** Message patterns of allocation failures on tfjs backends (webgpu, tfjs-node-gpu, wasm, cpu). */
-const OOM_PATTERNS = [
-  /out of memory/i,
-  /\bOOM\b/,
-  /GPUOutOfMemory/i,
-  /failed to allocate/i,
-  /allocation failed/i,
-  /resource exhausted/i,
-  /could not allocate/i,
-  /cannot allocate/i,
-  /Invalid typed array length/i,
-  /Array buffer allocation failed/i,
-  /createBuffer.*(fail|invalid)/i,
-];
-
-/** True when `e` looks like a device or host allocation failure. */
-export function isOutOfMemoryError(e: unknown): boolean {
-  const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return OOM_PATTERNS.some((r) => r.test(msg));
-}
-
-/** Thrown when a training or prediction step runs out of (device) memory; names the tensor sizes. */
-export class DeviceOutOfMemoryError extends Error {
-  override name = 'DeviceOutOfMemoryError';
-  constructor(readonly what: string, readonly sizes: Record<string, number[]>, readonly backend: string, override readonly cause: unknown) {
-    const mb = (shape: number[]) => ((shape.reduce((a, b) => a * b, 1) * 4) / 2 ** 20).toFixed(1);
-    const list = Object.entries(sizes).map(([k, v]) => `${k} [${v.join(', ')}] (${mb(v)} MB)`).join(', ');
-    const orig = cause instanceof Error ? cause.message : String(cause);
-    super(
-      `${what} ran out of memory on the ${backend} backend. Tensor sizes (float32): ${list}. ` +
-        'Use a smaller batch (batchSize), or split the vertices into chunks (model.headChunk = 4096, or a smaller value), ' +
-        `or force a backend with more memory (BRAINNET_BACKEND=wasm). Original error: ${orig}`,
-    );
-  }
-}

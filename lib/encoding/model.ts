@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
+import { activeBackend, isGpuBackend, nodeGpuLoaded } from '../compute/device.js';
 import { fusedHead } from './head.js';
 import { deviceGelu, deviceHead } from './head-gpu.js';
 import { gelu as jsGelu, linear, linearConstInput } from './ops.js';
@@ -57,17 +58,12 @@ export interface EncoderConfig {
 export type HeadKind = 'auto' | 'fused' | 'device';
 
 /**
- * The read-out 'auto' picks on the active tfjs backend: 'device' on webgpu, and on tensorflow when it
- * is tfjs-node-gpu (tfjs-node on the CPU reads back for free and runs the fused head's 13x fewer
- * flops), else 'fused'.
+ * The read-out 'auto' picks on a backend: 'device' on GPU backends (webgpu, and tensorflow when it is
+ * tfjs-node-gpu; tfjs-node on the CPU reads back for free and runs the fused head's 13x fewer flops),
+ * else 'fused'. Defaults: the active backend (lib/compute).
  */
-export function autoHead(backend: string = tf.getBackend(), nodeGpu: boolean = nodeGpuLoaded()): 'fused' | 'device' {
-  return backend === 'webgpu' || (backend === 'tensorflow' && nodeGpu) ? 'device' : 'fused';
-}
-
-/** True when @tensorflow/tfjs-node-gpu has been loaded in this process. */
-function nodeGpuLoaded(): boolean {
-  return typeof require !== 'undefined' && Object.keys(require.cache).some((k) => k.includes(`tfjs-node-gpu`));
+export function autoHead(backend: string = activeBackend(), nodeGpu: boolean = nodeGpuLoaded()): 'fused' | 'device' {
+  return isGpuBackend(backend, nodeGpu) ? 'device' : 'fused';
 }
 
 /** One selector MLP: Linear(192, H) GELU Linear(H, H) GELU Linear(H, out, no bias). */

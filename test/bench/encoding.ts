@@ -119,7 +119,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     p.dispose();
     const tFwd = performance.now() - t0;
     t0 = performance.now();
-    trainStep(model, opt, tokens, target, r);
+    await trainStep({ model, optimizer: opt, tokens, target, step: r });
     const tStep = performance.now() - t0;
     peakBytes = Math.max(peakBytes, tf.memory().numBytes);
     if (r > 0) {

@@ -172,8 +172,8 @@ async function encodingTraining(bn: typeof BN, args: string[], quick: boolean, r
     const steps = quick ? 3 : reps + 2;
     for (let s = 0; s < steps; s++) {
       const t0 = performance.now();
-      // async: webgpu in Node cannot read back synchronously; the step's one readback waits for the device
-      const r = await bn.countReadbacksAsync(() => bn.trainStepAsync(model, opt, tokens, target, s));
+      // the step's one readback (async: webgpu in Node cannot read back synchronously) waits for the device
+      const r = await bn.countReadbacksAsync(() => bn.trainStep({ model, optimizer: opt, tokens, target, step: s }));
       const dt = (performance.now() - t0) / 1000;
       peak.sample();
       loss = r.result.loss;

@@ -6,12 +6,11 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {
-  FactorizedEncoder, loadCheckpoint, readCheckpointHeader, saveCheckpoint, trainEncoder, trainEncoderAsync, readSafetensorsHeader,
-  type AsyncEncoderData, type EncoderData,
+  FactorizedEncoder, loadCheckpoint, readCheckpointHeader, saveCheckpoint, trainEncoder, readSafetensorsHeader, type EncoderData,
 } from 'brainnet';
 
-/** Random tokens and a planted read-out of layer 1's global token. */
-function world(n: number, images: number, seed: number, widths = [5, 7]): { coords: Float32Array; data: EncoderData; asyncData: AsyncEncoderData } {
+/** Random tokens and a planted read-out of layer 1's global token, as synchronous and asynchronous batches. */
+function world(n: number, images: number, seed: number, widths = [5, 7]): { coords: Float32Array; data: EncoderData; asyncData: EncoderData } {
   let s = seed;
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
   const coords = Float32Array.from({ length: n * 3 }, rnd);
@@ -39,7 +38,7 @@ function world(n: number, images: number, seed: number, widths = [5, 7]): { coor
       target: tf.tensor2d(pick(y, n), [idx.length, n]),
     };
   };
-  return { coords, data: { size: images, batch }, asyncData: { size: images, batch: async (idx) => batch(idx) } };
+  return { coords, data: { size: images, batch }, asyncData: { size: images, batch: async (idx: number[]) => batch(idx) } };
 }
 
 const params = (m: FactorizedEncoder) => m.namedParams().map(([name, v]) => [name, Float32Array.from(v.dataSync() as Float32Array)] as const);
@@ -71,11 +70,11 @@ for (const backend of ['cpu', 'wasm']) {
       const { coords, asyncData } = world(9, 10, 1);
       // 10 images, batch 4 -> 3 steps per epoch; N = 9 steps, stop after k = 4 (inside epoch 1)
       const straight = new FactorizedEncoder(coords, cfg);
-      const a = await trainEncoderAsync(straight, asyncData, { ...opts, epochs: 3 });
+      const a = await trainEncoder(straight, asyncData, { ...opts, epochs: 3 });
       assert.equal(a.steps, 9);
 
       const first = new FactorizedEncoder(coords, cfg);
-      const b = await trainEncoderAsync(first, asyncData, { ...opts, epochs: 3, stopAtStep: 4 });
+      const b = await trainEncoder(first, asyncData, { ...opts, epochs: 3, stopAtStep: 4 });
       assert.equal(b.steps, 4);
       const file = path.join(dir, `mid-${backend}.safetensors`);
       await saveCheckpoint(file, first, b.optimizer, { step: b.steps, epoch: 1, seed: opts.seed, extra: { note: 'x' } });
@@ -90,24 +89,24 @@ for (const backend of ['cpu', 'wasm']) {
       const fresh = new FactorizedEncoder(coords, { ...cfg, seed: 99 }); // another init: everything must come from the file
       const { optimizer } = await loadCheckpoint(file, fresh);
       assert.equal(optimizer.step, 4);
-      const c = await trainEncoderAsync(fresh, asyncData, { ...opts, epochs: 3, resumeFrom: optimizer });
+      const c = await trainEncoder(fresh, asyncData, { ...opts, epochs: 3, resumeFrom: optimizer });
       assert.equal(c.steps, 9);
       assertBitEqual(straight, fresh);
       straight.dispose();
       fresh.dispose();
     });
 
-    it('resume at an epoch boundary with the synchronous trainEncoder is exact too', async () => {
+    it('resume at an epoch boundary is exact too (synchronous batches)', async () => {
       const { coords, data } = world(6, 8, 2);
       const straight = new FactorizedEncoder(coords, cfg);
-      trainEncoder(straight, data, { ...opts, epochs: 3 });
+      await trainEncoder(straight, data, { ...opts, epochs: 3 });
       const first = new FactorizedEncoder(coords, cfg);
-      const r = trainEncoder(first, data, { ...opts, epochs: 1 });
+      const r = await trainEncoder(first, data, { ...opts, epochs: 1 });
       const file = path.join(dir, `epoch-${backend}.safetensors`);
       await saveCheckpoint(file, first, r.optimizer, { step: r.steps, epoch: 1, seed: opts.seed });
       const fresh = new FactorizedEncoder(coords, cfg);
       const { optimizer } = await loadCheckpoint(file, fresh);
-      trainEncoder(fresh, data, { ...opts, epochs: 3, resumeFrom: optimizer });
+      await trainEncoder(fresh, data, { ...opts, epochs: 3, resumeFrom: optimizer });
       assertBitEqual(straight, fresh);
       // and the loaded parameters equal the saved ones before any further training
       const again = new FactorizedEncoder(coords, { ...cfg, seed: 5 });
@@ -126,7 +125,7 @@ describe('encoder checkpoint errors', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-ckpt-'));
     const { coords, data } = world(6, 8, 2);
     const m = new FactorizedEncoder(coords, { layerWidths: [5, 7], bottleneckDim: 8, hiddenDim: 16, grid: 4 });
-    const r = trainEncoder(m, data, { epochs: 1, batchSize: 4 });
+    const r = await trainEncoder(m, data, { epochs: 1, batchSize: 4 });
     file = path.join(dir, 'a.safetensors');
     await saveCheckpoint(file, m, r.optimizer, { step: r.steps, epoch: 1, seed: 0 });
     m.dispose();

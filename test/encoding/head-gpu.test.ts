@@ -1,8 +1,9 @@
 /**
- * The device-resident read-out (head-gpu.ts) and the device training step (train-gpu.ts) on the cpu
- * and wasm backends: forward and gradients equal the fused head's and the PyTorch fixture's to 1e-4
- * relative; a training step reads back exactly once (loss and data loss together); AdamW on the
- * device follows the host AdamW; an allocation failure becomes a clear error and leaks nothing.
+ * The device-resident read-out (head-gpu.ts) and the device path of the training step (train-step.ts)
+ * on the cpu and wasm backends: forward and gradients equal the fused head's and the PyTorch fixture's
+ * to 1e-4 relative; a training step reads back exactly once (loss and data loss together); AdamW on
+ * the device moments follows AdamW on the host moments; an allocation failure becomes a clear error
+ * and leaks nothing.
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,8 +13,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {
-  AdamW, DeviceOutOfMemoryError, FactorizedEncoder, autoHead, countReadbacks, countReadbacksAsync, deviceHead, encoderLoss, flushDeviceOptimizer, fusedHead,
-  isOutOfMemoryError, syncReadbackUnsupported, trainEncoder, trainStep, trainStepAsync, type EncoderData,
+  AdamW, DeviceOutOfMemoryError, FactorizedEncoder, autoHead, countReadbacks, countReadbacksAsync, deviceHead, encoderLoss, fusedHead,
+  isOutOfMemoryError, syncReadbackUnsupported, trainEncoder, trainStep, type EncoderBatch,
 } from 'brainnet';
 import { loadParityFixture, relErr } from './fixture';
 
@@ -102,14 +103,14 @@ for (const backend of ['cpu', 'wasm']) {
 }
 
 /** A small random problem: tokens and responses for `size` images. */
-function smallProblem(N = 40, widths = [6, 5], size = 12, hw = 3): { coords: Float32Array; data: EncoderData } {
+function smallProblem(N = 40, widths = [6, 5], size = 12, hw = 3): { coords: Float32Array; data: { size: number; batch(idx: number[]): EncoderBatch } } {
   const coords = rand([N, 3], 11, 50).dataSync() as Float32Array;
   const locals = widths.map((c, l) => rand([size, c, hw, hw], 20 + l).dataSync() as Float32Array);
   const globals = widths.map((c, l) => rand([size, c], 30 + l).dataSync() as Float32Array);
   const resp = rand([size, N], 40).dataSync() as Float32Array;
-  const data: EncoderData = {
+  const data = {
     size,
-    batch(idx) {
+    batch(idx: number[]) {
       const pick = (src: Float32Array, per: number) => {
         const out = new Float32Array(idx.length * per);
         idx.forEach((i, k) => out.set(src.subarray(i * per, (i + 1) * per), k * per));
@@ -147,7 +148,7 @@ describe('device training step (cpu)', () => {
     m.dispose();
   });
 
-  it('reads back exactly once per step (loss and data loss together, 8 bytes); the fused path reads back many times', () => {
+  it('reads back exactly once per step (loss and data loss together, 8 bytes); the fused path reads back many times', async () => {
     const { coords, data } = smallProblem();
     const counts: Record<string, number[]> = {};
     for (const head of ['device', 'fused'] as const) {
@@ -156,7 +157,7 @@ describe('device training step (cpu)', () => {
       counts[head] = [];
       for (let step = 0; step < 4; step++) {
         const { tokens, target } = data.batch([step, step + 1, step + 2]);
-        const r = countReadbacks(() => trainStep(model, opt, tokens, target, step));
+        const r = await countReadbacksAsync(() => trainStep({ model, optimizer: opt, tokens, target, step }));
         assert.ok(Number.isFinite(r.result.loss));
         counts[head]!.push(r.count);
         if (head === 'device') assert.equal(r.bytes, 8);
@@ -168,15 +169,15 @@ describe('device training step (cpu)', () => {
     assert.ok(counts['fused']!.every((c) => c > 10), `fused ${counts['fused']}`);
   });
 
-  it('trainEncoder with the device head: one readback per step, no tensor leak, and AdamW follows the host AdamW', () => {
+  it('trainEncoder with the device head: one readback per step, no tensor leak, and AdamW on the device follows AdamW on the host', async () => {
     const { coords, data } = smallProblem();
     const cfg = { layerWidths: [6, 5], bottleneckDim: 8, hiddenDim: 8, seed: 3 };
     const fused = new FactorizedEncoder(coords, { ...cfg, head: 'fused' });
     const dev = new FactorizedEncoder(coords, { ...cfg, head: 'device' });
-    const rf = trainEncoder(fused, data, { epochs: 2, batchSize: 4 });
+    const rf = await trainEncoder(fused, data, { epochs: 2, batchSize: 4 });
     // warm-up allocations (device moments) happen in the first step; count leaks after it
     const before = tf.memory().numTensors;
-    const r = countReadbacks(() => trainEncoder(dev, data, { epochs: 2, batchSize: 4 }));
+    const r = await countReadbacksAsync(() => trainEncoder(dev, data, { epochs: 2, batchSize: 4 }));
     assert.equal(r.result.steps, 6);
     assert.equal(r.count, 6);
     const made = tf.memory().numTensors - before;
@@ -202,7 +203,7 @@ describe('device training step (cpu)', () => {
     const resumed = new AdamW();
     resumed.setState(sd);
     const { tokens, target } = data.batch([0, 1, 2, 3]);
-    const a = trainStep(dev, resumed, tokens, target, 6);
+    const a = await trainStep({ model: dev, optimizer: resumed, tokens, target, step: 6 });
     assert.ok(Number.isFinite(a.loss));
     assert.equal(resumed.step, 7);
     tf.dispose([target, ...tokens.local, ...tokens.global]);
@@ -210,7 +211,7 @@ describe('device training step (cpu)', () => {
     dev.dispose();
   });
 
-  it('trainStepAsync: the same step with one async readback; flushDeviceOptimizer copies the moments without dataSync', async () => {
+  it('the device moments reach the host state: flush() with async readbacks, state() with sync ones; the fused head uses the host moments', async () => {
     const { coords, data } = smallProblem();
     const cfg = { layerWidths: [6, 5], bottleneckDim: 8, hiddenDim: 8, seed: 4 };
     const a = new FactorizedEncoder(coords, { ...cfg, head: 'device' });
@@ -219,23 +220,24 @@ describe('device training step (cpu)', () => {
     const ob = new AdamW();
     for (let step = 0; step < 3; step++) {
       const { tokens, target } = data.batch([step, step + 1, step + 2]);
-      const sa = trainStep(a, oa, tokens, target, step);
-      const r = await countReadbacksAsync(() => trainStepAsync(b, ob, tokens, target, step));
+      const sa = await trainStep({ model: a, optimizer: oa, tokens, target, step });
+      const r = await countReadbacksAsync(() => trainStep({ model: b, optimizer: ob, tokens, target, step }));
       assert.equal(r.count, 1);
       assert.equal(r.result.loss, sa.loss);
       assert.equal(r.result.dataLoss, sa.dataLoss);
       tf.dispose([target, ...tokens.local, ...tokens.global]);
     }
-    const n = await countReadbacksAsync(() => flushDeviceOptimizer(ob));
+    const n = await countReadbacksAsync(() => ob.flush());
     assert.equal(n.count, 2 * b.namedParams().length);
     const st = countReadbacks(() => ob.state());
     assert.equal(st.count, 0, 'state() after a flush reads nothing back');
-    const key = b.weight.name;
-    assert.deepEqual(st.result.m.get(key), oa.state().m.get(a.weight.name));
-    // the fused head goes through the synchronous step
+    const sa = countReadbacks(() => oa.state());
+    assert.equal(sa.count, 2 * a.namedParams().length, 'state() without a flush reads the moments back');
+    assert.deepEqual(st.result.m.get(b.weight.name), sa.result.m.get(a.weight.name));
+    // the fused head goes through the host step
     const f = new FactorizedEncoder(coords, { ...cfg, head: 'fused' });
     const { tokens, target } = data.batch([0, 1]);
-    const r = await countReadbacksAsync(() => trainStepAsync(f, new AdamW(), tokens, target, 0));
+    const r = await countReadbacksAsync(() => trainStep({ model: f, optimizer: new AdamW(), tokens, target, step: 0 }));
     assert.ok(r.count > 10 && Number.isFinite(r.result.loss));
     tf.dispose([target, ...tokens.local, ...tokens.global]);
     [a, b, f].forEach((m) => m.dispose());
@@ -247,7 +249,7 @@ describe('device training step (cpu)', () => {
     assert.equal(syncReadbackUnsupported('wasm'), false);
   });
 
-  it('an out-of-memory failure becomes a DeviceOutOfMemoryError naming the sizes, leaks nothing and changes nothing', () => {
+  it('an out-of-memory failure becomes a DeviceOutOfMemoryError naming the sizes, leaks nothing and changes nothing', async () => {
     assert.ok(isOutOfMemoryError(new Error('GPUOutOfMemoryError: Failed to allocate buffer')));
     assert.ok(isOutOfMemoryError(new RangeError('Array buffer allocation failed')));
     assert.ok(!isOutOfMemoryError(new Error('shapes do not match')));
@@ -255,7 +257,7 @@ describe('device training step (cpu)', () => {
     const model = new FactorizedEncoder(coords, { layerWidths: [6, 5], bottleneckDim: 8, hiddenDim: 8, head: 'device' });
     const opt = new AdamW();
     const { tokens, target } = data.batch([0, 1, 2, 3]);
-    trainStep(model, opt, tokens, target, 0); // makes the AdamW moments
+    await trainStep({ model, optimizer: opt, tokens, target, step: 0 }); // makes the AdamW moments
     const w0 = Float32Array.from(model.weight.dataSync() as Float32Array);
     const n0 = tf.memory().numTensors;
     // inject: the read-out's big matmul (A [40, 130] @ TG) fails as a GPU allocation would
@@ -271,7 +273,7 @@ describe('device training step (cpu)', () => {
     });
     let err: unknown;
     try {
-      trainStep(model, opt, tokens, target, 1);
+      await trainStep({ model, optimizer: opt, tokens, target, step: 1 });
     } catch (e) {
       err = e;
     } finally {
@@ -289,7 +291,7 @@ describe('device training step (cpu)', () => {
     assert.deepEqual(model.weight.dataSync(), w0);
     assert.equal(opt.step, 1);
     // training goes on after the failure
-    assert.ok(Number.isFinite(trainStep(model, opt, tokens, target, 1).loss));
+    assert.ok(Number.isFinite((await trainStep({ model, optimizer: opt, tokens, target, step: 1 })).loss));
     tf.dispose([target, ...tokens.local, ...tokens.global]);
     model.dispose();
   });
@@ -315,24 +317,24 @@ const tf = require('@tensorflow/tfjs');
   const target = tf.randomNormal([4, N]);
   const opt = new bn.AdamW();
   const counts = [];
-  for (let s = 0; s < 2; s++) counts.push((await bn.countReadbacksAsync(() => bn.trainStepAsync(model, opt, tokens, target, s))).count);
+  for (let s = 0; s < 2; s++) counts.push((await bn.countReadbacksAsync(() => bn.trainStep({ model, optimizer: opt, tokens, target, step: s }))).count);
   let syncError = '';
-  try { bn.trainStep(model, opt, tokens, target, 2); } catch (e) { syncError = String(e.message); }
-  await bn.flushDeviceOptimizer(opt);
+  try { opt.state(); } catch (e) { syncError = String(e.message); }
+  await opt.flush();
   // Dawn's null device has a small memory budget: a large read-out runs out of it. WebGPU does not
-  // throw on that; trainStepAsync must catch it in an error scope before AdamW changes anything.
+  // throw on that; trainStep must catch it in an error scope before AdamW changes anything.
   const M = 20000;
   const big = new bn.FactorizedEncoder(Float32Array.from({ length: M * 3 }, (_, i) => Math.sin(i) * 40), { layerWidths: [16, 16], hiddenDim: 8 });
   const bt = { local: [0, 1].map(() => tf.randomNormal([8, 16, 8, 8])), global: [0, 1].map(() => tf.randomNormal([8, 16])) };
   const bopt = new bn.AdamW();
   let oom = 'none';
-  try { await bn.trainStepAsync(big, bopt, bt, tf.randomNormal([8, M]), 0); } catch (e) { oom = e.name + ': ' + e.message; }
+  try { await bn.trainStep({ model: big, optimizer: bopt, tokens: bt, target: tf.randomNormal([8, M]), step: 0 }); } catch (e) { oom = e.name + ': ' + e.message; }
   console.log(JSON.stringify({ head: model.headKind(), counts, syncError, step: opt.state().step, oom, bigStep: bopt.step }));
 })().catch((e) => { console.log(JSON.stringify({ error: String(e && e.stack || e) })); });
 `;
 
 describe('device training step on the webgpu backend (Dawn null device)', function () {
-  it('dispatches every kernel, reads back once per step, and refuses the synchronous step with a clear message', function () {
+  it('dispatches every kernel, reads back once per step, and refuses a synchronous readback of the optimizer state with a clear message', function () {
     let ok = true;
     try { require.resolve('webgpu'); require.resolve('@tensorflow/tfjs-backend-webgpu'); } catch { ok = false; }
     if (!ok) this.skip();
@@ -346,7 +348,7 @@ describe('device training step on the webgpu backend (Dawn null device)', functi
       assert.equal(out.error, undefined, out.error);
       assert.equal(out.head, 'device');
       assert.deepEqual(out.counts, [1, 1]);
-      assert.match(out.syncError!, /cannot read tensors back synchronously.*trainStepAsync/);
+      assert.match(out.syncError!, /AdamW\.state\(\).*cannot read tensors back synchronously.*await opt\.flush\(\)/);
       assert.equal(out.step, 2);
       const oom = (out as { oom?: string }).oom!;
       if (oom !== 'none') {

@@ -66,23 +66,23 @@ describe('encoding training', function () {
     v.dispose();
   });
 
-  it('learns a planted signal, is deterministic for a seed, and reports validation scores', () => {
+  it('learns a planted signal, is deterministic for a seed, and reports validation scores', async () => {
     const n = 40;
     const { coords, data: all } = world(n, 64, 7);
     const sub = (from: number, size: number): EncoderData => ({ size, batch: (idx) => all.batch(idx.map((i) => i + from)) });
     const data = sub(0, 48);
     const val = sub(48, 16);
-    const run = () => {
+    const run = async () => {
       const model = new FactorizedEncoder(coords, { layerWidths: [6, 6], bottleneckDim: 16, hiddenDim: 16, seed: 3 });
       const losses: number[] = [];
-      const { epochs } = trainEncoder(model, data, { epochs: 15, batchSize: 8, seed: 5, optimizer: { lr: 1e-2 }, validation: val, onStep: (p) => losses.push(p.loss) });
+      const { epochs } = await trainEncoder(model, data, { epochs: 15, batchSize: 8, seed: 5, optimizer: { lr: 1e-2 }, validation: val, onStep: (p) => losses.push(p.loss) });
       const w = model.weight.dataSync().slice();
       const sel = model.selectors();
       model.dispose();
       return { losses, epochs, w, sel };
     };
-    const a = run();
-    const b = run();
+    const a = await run();
+    const b = await run();
     assert.deepEqual(a.losses, b.losses);
     assert.deepEqual(Array.from(a.w), Array.from(b.w));
     assert.equal(a.epochs.length, 15);
@@ -96,10 +96,10 @@ describe('encoding training', function () {
     assert.ok(mean1 > 0.5, `mean weight of layer 1: ${mean1}`);
   });
 
-  it('stops on a NaN loss and names the batch', () => {
+  it('stops on a NaN loss and names the batch', async () => {
     const { coords, data } = world(10, 16, 1, 5);
     const model = new FactorizedEncoder(coords, { layerWidths: [6, 6], bottleneckDim: 8, hiddenDim: 8, seed: 0 });
-    assert.throws(() => trainEncoder(model, data, { epochs: 1, batchSize: 4 }), (e: unknown) => e instanceof NonFiniteLossError && e.batchIndices.includes(5) && /batch of images/.test(e.message));
+    await assert.rejects(trainEncoder(model, data, { epochs: 1, batchSize: 4 }), (e: unknown) => e instanceof NonFiniteLossError && e.batchIndices.includes(5) && /batch of images/.test(e.message));
     model.dispose();
   });
 
