@@ -7,6 +7,8 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../compute/index.js';
+import { Rng } from '../core/rng.js';
+import { AdamW } from '../encoding/optimizer.js';
 import { CLIP_MEAN, CLIP_STD } from '../io/image.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { FileFormatError } from '../io/errors.js';
@@ -293,9 +295,10 @@ export function trainVoxelEncoder(
   let ymean = new Float32Array(v);
   for (let i = 0; i < n; i++) for (let j = 0; j < v; j++) ymean[j] += Y[i * v + j]! / n;
   const b = tf.variable(tf.tensor1d(ymean));
-  const opt = tf.train.adam(lr);
-  let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  // AdamW (encoding/optimizer.ts) on the device moments; weight decay on W only
+  const optW = new AdamW({ lr, weightDecay });
+  const optB = new AdamW({ lr, weightDecay: 0 });
+  const rng = new Rng(seed);
   const Xt = tf.mul(tf.tensor2d(X, [n, d]), scale);
   const Yt = tf.tensor2d(Y, [n, v]);
   const valXt = val ? tf.mul(tf.tensor2d(val.X, [val.n, d]), scale) : null;
@@ -319,21 +322,22 @@ export function trainVoxelEncoder(
       bestB = b2;
     }
     if (k === steps) break;
-    const idx = tf.tensor1d(Array.from({ length: Math.min(batch, n) }, () => Math.floor(rnd() * n)), 'int32');
-    opt.minimize(() => {
+    const idx = tf.tensor1d(Array.from({ length: Math.min(batch, n) }, () => rng.int(0, n)), 'int32');
+    const { value, grads } = tf.variableGrads(() => {
       const xb = tf.gather(Xt, idx);
       const yb = tf.gather(Yt, idx);
       return tf.mean(tf.square(tf.sub(tf.add(tf.matMul(xb, w), b), yb))) as tf.Scalar;
-    });
-    idx.dispose();
-    // decoupled weight decay (AdamW)
-    tf.tidy(() => w.assign(tf.mul(w, 1 - lr * weightDecay)));
+    }, [w, b]);
+    optW.applyOnDevice([w], [grads[w.name]!]);
+    optB.applyOnDevice([b], [grads[b.name]!]);
+    tf.dispose([idx, value, ...Object.values(grads)]);
   }
   Xt.dispose();
   Yt.dispose();
   valXt?.dispose();
   valYt?.dispose();
-  opt.dispose();
+  optW.dispose();
+  optB.dispose();
   if (bestW && bestB) {
     w.assign(bestW);
     b.assign(bestB);
