@@ -4,10 +4,11 @@ import { ddimScheduler } from './ddim.js';
 import { dpmpp2mScheduler } from './dpmpp2m.js';
 import { eulerScheduler } from './euler.js';
 
-export * from './common.js';
-export { ddimScheduler } from './ddim.js';
-export { dpmpp2mScheduler } from './dpmpp2m.js';
-export { eulerScheduler } from './euler.js';
+// The step bookkeeping (noiseTables, initialState, checkStep, advance, addNoiseVP) stays inside this folder.
+export {
+  SCHEDULER_KINDS, SD21_SCHEDULER_CONFIG, schedulerConfigFromJson, makeBetas, alphasCumprod, spacedTimesteps, NoiseGenerator, modelX0AndEps, disposeSchedulerState,
+  type BetaSchedule, type TimestepSpacing, type PredictionType, type SchedulerKind, type SchedulerConfig, type SchedulerState, type StepResult, type StepOptions, type Scheduler,
+} from './common.js';
 
 /** Options for {@link makeScheduler}: a kind plus config overrides; eta for DDIM. */
 export interface MakeSchedulerOptions extends Partial<SchedulerConfig> {
