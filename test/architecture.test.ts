@@ -124,6 +124,15 @@ describe('architecture: the import rules of ARCHITECTURE.md', () => {
     assert.deepEqual(bad, [], list(bad));
   });
 
+  it('kernels/ takes only types from lib/ (the kernel runs without the built library)', () => {
+    const typeOnly = (e: Edge) => {
+      const sf = ts.createSourceFile(e.from, fs.readFileSync(path.join(REPO, e.from), 'utf8'), ts.ScriptTarget.Latest);
+      return sf.statements.every((s) => !ts.isImportDeclaration(s) || (s.moduleSpecifier as ts.StringLiteral).text !== e.spec || !!s.importClause?.isTypeOnly);
+    };
+    const bad = g.edges.filter((e) => e.from.startsWith('kernels/') && e.to.startsWith('lib/') && !typeOnly(e));
+    assert.deepEqual(bad, [], `use \`import type\`:\n${list(bad)}`);
+  });
+
   it('only lib/runner talks to kernels over zeromq', () => {
     const bad = g.external.filter((e) => e.spec === 'zeromq' && e.from.startsWith('lib/') && folderOf(e.from) !== 'lib/runner');
     assert.deepEqual(bad, [], list(bad));

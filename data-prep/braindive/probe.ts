@@ -1,5 +1,5 @@
 /** Quick probe: unguided vs guided samples for a few regions and scales; prints category shares and timings. */
-import { regionActivation, loadSyntheticBrainDiVE, generatePixel, classifyImages, evaluateRegion, formatEvaluation, REGION_CATEGORY, imageGrid, toRgbImages, tf } from 'brainnet';
+import { regionActivation, loadSyntheticBrainDiVE, generatePixel, classifyImages, evaluateRegion, formatEvaluation, REGION_CATEGORY, imageGrid, toRgbImages, tf, type GuidanceGradient } from 'brainnet';
 import * as fs from 'node:fs';
 function arg(name: string, def: string): string { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1]! : def; }
 (async () => {
@@ -17,7 +17,7 @@ function arg(name: string, def: string): string { const i = process.argv.indexOf
   const rows = [];
   for (const region of regions) for (const scale of scales) {
     t0 = Date.now();
-    const g = await generatePixel({ ...setup, region, scale, seeds, steps, gradient: arg('gradient', 'x0') as 'x0' | 'full' });
+    const g = await generatePixel({ ...setup, region, scale, seeds, steps, gradient: arg('gradient', 'x0') as GuidanceGradient });
     console.log(region, scale, 'guided s/img', (Date.now() - t0) / 1000 / n);
     grids.push(...toRgbImages(g.images));
     const gp = classifyImages(setup.classifier, g.images).dataSync();

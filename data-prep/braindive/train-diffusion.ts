@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import {
   initBackend, tf, Rng, renderCategorisedSet, initParams, countParams, diffusionLoss, saveParams,
   DEFAULT_PIXEL_UNET, PIXEL_SCHEDULE, makeBetas, alphasCumprod, writeFileAtomicSync,
-  freshTrainState, trainLoop, saveTrainState, loadTrainState,
+  freshTrainState, trainLoop, saveTrainState, loadTrainState, type PredictionType,
 } from 'brainnet';
 
 function arg(name: string, def: string): string {
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const exportDir = arg('export', 'models/synthetic-diffusion-64');
   const channels = arg('channels', DEFAULT_PIXEL_UNET.channels.join(',')).split(',').map(Number) as [number, number, number];
   const cfg = { ...DEFAULT_PIXEL_UNET, channels };
-  const prediction = arg('prediction', String(PIXEL_SCHEDULE.predictionType)) as 'epsilon' | 'v_prediction';
+  const prediction = arg('prediction', String(PIXEL_SCHEDULE.predictionType)) as PredictionType;
   if (prediction !== 'epsilon' && prediction !== 'v_prediction') throw new Error(`--prediction must be epsilon or v_prediction, got ${prediction}`);
   const schedule = { ...PIXEL_SCHEDULE, predictionType: prediction };
   const choice = await initBackend();

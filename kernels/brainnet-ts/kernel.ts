@@ -13,14 +13,8 @@ import { decodeFrames, encodeFrames, newHeader, Signer, PROTOCOL_VERSION, type C
 import { Executor, type MimeBundle } from './execute.js';
 import { HELP_REQUEST, isComplete, type Completion } from './language.js';
 import { analyzeCell, DependencyGraph } from './reactive.js';
-
-/** What the kernel installs on `globalThis.__brainnetKernel` (see kernels/README.md). */
-export interface BrainnetKernelHook {
-  display(bundle: { data: Record<string, unknown>; metadata?: Record<string, unknown>; transient?: { display_id?: string } }, update?: boolean): void;
-  clearOutput(wait?: boolean): void;
-  readonly executionCount: number;
-  readonly language: 'typescript';
-}
+// The contract with the library (the display hook, the execute_reply metadata) is declared once, in lib.
+import type { KernelHook, ReactiveReplyMetadata } from '../../lib/notebook/kernel-hook.js';
 
 type Channel = 'shell' | 'control';
 /** The cell whose code is running: its graph id, its run number, the display ids it has sent, and (re-runs) those of its last visible run. */
@@ -112,7 +106,7 @@ export class Kernel {
   private reactive = /^(1|true|on)$/i.test(process.env.BRAINNET_REACTIVE ?? '');
   private readonly cellDisplays = new Map<string, string[]>();
   private current: RunningCell | null = null;
-  private hook!: BrainnetKernelHook;
+  private hook!: KernelHook;
   private runSeq = 0;
 
   constructor(private readonly conn: ConnectionInfo) {
@@ -332,7 +326,7 @@ export class Kernel {
     const outcome = await this.executor.run(code, store ? count : null);
     this.flushStreams();
     let output: string | null = null;
-    let reactiveInfo: Record<string, unknown> | undefined;
+    let reactiveInfo: ReactiveReplyMetadata | undefined;
     if (outcome.status === 'ok') {
       if (outcome.value && !silent) {
         output = String(outcome.value.data['text/plain'] ?? '');
@@ -368,7 +362,7 @@ export class Kernel {
    * After a cell ran: records it in the graph, reports redefinitions and cycles, and re-runs its dependents
    * (reactive mode, cell succeeded) or marks them stale. Returns the `brainnet` field of execute_reply metadata.
    */
-  private async afterCell(cellId: string, code: string, analysis: ReturnType<typeof analyzeCell>, count: number, hasFrontEndId: boolean, ok: boolean): Promise<Record<string, unknown>> {
+  private async afterCell(cellId: string, code: string, analysis: ReturnType<typeof analyzeCell>, count: number, hasFrontEndId: boolean, ok: boolean): Promise<ReactiveReplyMetadata> {
     const g = this.graph;
     g.upsert(cellId, code, analysis, count, hasFrontEndId);
     this.cellDisplays.set(cellId, this.current?.ids ?? []);
@@ -380,8 +374,8 @@ export class Kernel {
     const cycles = plan.cycles.map((c) => c.slice());
     for (const c of plan.cycles) this.note('stderr', g.describeCycle(c));
     if (plan.cycleThroughChanged) this.note('stderr', `cycle: ${g.describe(cellId)} reads a name defined by one of its own dependents; it is not re-run again (the cascade stops at it)`);
-    const reran: Array<{ cell: string; count: number | null; status: string }> = [];
-    let stopped: Record<string, unknown> | null = null;
+    const reran: ReactiveReplyMetadata['reran'] = [];
+    let stopped: ReactiveReplyMetadata['stopped'] = null;
     if (this.reactive && ok) {
       for (let i = 0; i < plan.order.length; i++) {
         const id = plan.order[i];
@@ -493,7 +487,7 @@ export class Kernel {
       }) as typeof stream.write;
     }
     const kernel = this;
-    const hook: BrainnetKernelHook = {
+    const hook: KernelHook = {
       display(bundle, update = false) {
         // A display without an id from a running cell gets one, so that a reactive re-run can update it in place.
         if (kernel.current && !update && !bundle.transient?.display_id) return kernel.emitDisplay(bundle);

@@ -1,7 +1,8 @@
 /** BrainDiVE generation with the synthetic world's diffusion model (PCA latent or pixel): guided and unguided samples of a region, scored by the encoder. */
 import * as tf from '@tensorflow/tfjs';
-import { sampleGuided } from '../diffusion/guided.js';
-import { NoiseGenerator } from '../diffusion/schedulers.js';
+import { sampleGuided } from '../diffusion/sampling.js';
+import { NoiseGenerator, type SchedulerKind } from '../diffusion/schedulers/index.js';
+import type { GuidanceGradient } from '../diffusion/guidance.js';
 import { samplerParts, type SyntheticDiffusionModel } from '../diffusion/small-models.js';
 import { regionActivation, regionScoreFn, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
 
@@ -16,9 +17,9 @@ export interface GeneratePixelOptions {
   /** One image per seed (the initial noise of image i comes from seeds[i]). */
   seeds: number[];
   steps?: number;
-  scheduler?: 'ddim' | 'dpmpp2m' | 'euler';
+  scheduler?: SchedulerKind;
   /** 'full' (through the denoiser, as the paper's code; the default for the latent model, whose MLP is cheap) or 'x0' (one UNet call per step; the pixel model's default). */
-  gradient?: 'x0' | 'full';
+  gradient?: GuidanceGradient;
   progress?: boolean;
   /** Images sampled together (default 8). Image i still starts from seeds[i]'s noise, so the batch size does not change the images. */
   batch?: number;

@@ -10,6 +10,7 @@ import { writePng } from '../io/image.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import type { Params } from '../diffusion/pixel-unet.js';
 import { ModelFolderError } from '../diffusion/model-folder.js';
+import type { SchedulerKind } from '../diffusion/schedulers/index.js';
 import { loadSyntheticDiffusion, type SyntheticDiffusionModel } from '../diffusion/small-models.js';
 import { builtinFeatureExtractorFor, loadVoxelEncoder, regionIndices, regionActivation, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
 import { evaluateRegion, type RegionEvaluation } from './evaluate.js';
@@ -115,7 +116,7 @@ export async function runRegions(o: RunRegionsOptions): Promise<{ written: numbe
  * BrainDiVE's evaluation from fixed seeds: one unguided set, then one guided set per region (scale `scale`),
  * each classified by the 5-way classifier and scored by the encoder; one row per region.
  */
-export async function evaluateGuidance(setup: SyntheticBrainDiVE, regions: string[], o: { scale: number; seeds: number[]; steps: number; scheduler?: 'ddim' | 'dpmpp2m' | 'euler' }): Promise<RegionEvaluation[]> {
+export async function evaluateGuidance(setup: SyntheticBrainDiVE, regions: string[], o: { scale: number; seeds: number[]; steps: number; scheduler?: SchedulerKind }): Promise<RegionEvaluation[]> {
   if (!regions.length) throw new Error('evaluateGuidance: give at least one region');
   const u = await generatePixel({ ...setup, region: regions[0]!, scale: 0, seeds: o.seeds, steps: o.steps, scheduler: o.scheduler });
   const up = classifyImages(setup.classifier, u.images).dataSync();

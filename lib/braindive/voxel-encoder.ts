@@ -12,7 +12,7 @@ import { AdamW } from '../encoding/optimizer.js';
 import { CLIP_MEAN, CLIP_STD } from '../io/image.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { FileFormatError } from '../io/errors.js';
-import { resizeBilinearNCHW, type ScoreFn } from '../diffusion/guided.js';
+import { resizeBilinearNCHW, type ScoreFn } from '../diffusion/guidance.js';
 import type { OnnxGraph } from '../backbones/onnx-graph/index.js';
 import { ensureWasmDepthwiseGradients, depthwiseConv2dFrozen, pointwiseConv2d } from '../compute/wasm-kernels.js';
 
@@ -393,7 +393,7 @@ export function regionActivation(enc: VoxelEncoder, fx: FeatureExtractor, region
   });
 }
 
-/** A guidance score for sampleGuided: CLIP-normalised images [B,3,224,224] (as guided.ts passes them) -> region mean [B]. */
+/** A guidance score for sampleGuided: CLIP-normalised images [B,3,224,224] (as brainGuidance passes them) -> region mean [B]. */
 export function regionScoreFn(enc: VoxelEncoder, fx: FeatureExtractor, region: string): ScoreFn {
   checkExtractor(enc, fx);
   regionIndices(enc, region);

@@ -1,6 +1,7 @@
-/** lib/diffusion: schedulers, brain-guided sampling, the small synthetic-world models and their trainer, the CLIP tokenizer and the Stable Diffusion ONNX layout. */
-export * from './schedulers.js';
-export * from './guided.js';
+/** lib/diffusion: schedulers (one file each), brain guidance and the guided sampling loop, the small synthetic-world models and their trainer, the CLIP tokenizer and the Stable Diffusion ONNX layout. */
+export * from './schedulers/index.js';
+export * from './guidance.js';
+export * from './sampling.js';
 export * from './tokenizer.js';
 export * from './sd.js';
 export * from './model-folder.js';

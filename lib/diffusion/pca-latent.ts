@@ -11,8 +11,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
-import { makeScheduler, modelX0AndEps, type SchedulerConfig } from './schedulers.js';
-import { guidanceInput } from './guided.js';
+import { makeScheduler, modelX0AndEps, type PredictionType, type SchedulerConfig } from './schedulers/index.js';
+import { guidanceInput } from './guidance.js';
 import { dense, timestepEmbedding, PIXEL_SCHEDULE, type Params } from './pixel-unet.js';
 import { readModelWeights } from './model-folder.js';
 
@@ -168,7 +168,7 @@ export function guidanceViews(model: LatentDiffusionModel, pixels: Uint8Array, n
 }
 
 /** Training loss for one batch: clean latents z0 [B, k], noise [B, k], timesteps [B]; MSE of the prediction (epsilon or v). */
-export function latentDiffusionLoss(p: Params, z0: tf.Tensor2D, noise: tf.Tensor2D, ts: number[], alphaBar: Float64Array, cfg: LatentDiffusionConfig, prediction: 'epsilon' | 'v_prediction' = 'v_prediction'): tf.Scalar {
+export function latentDiffusionLoss(p: Params, z0: tf.Tensor2D, noise: tf.Tensor2D, ts: number[], alphaBar: Float64Array, cfg: LatentDiffusionConfig, prediction: PredictionType = 'v_prediction'): tf.Scalar {
   const B = ts.length;
   const sa = tf.tensor2d(ts.map((t) => Math.sqrt(alphaBar[t]!)), [B, 1]);
   const sb = tf.tensor2d(ts.map((t) => Math.sqrt(1 - alphaBar[t]!)), [B, 1]);
@@ -189,7 +189,7 @@ export interface LatentDiffusionModel {
   meta: Record<string, unknown>;
 }
 
-/** The latent model as guided.ts's UNetFn: latents [B, k, 1, 1] -> eps [B, k, 1, 1], whatever the denoiser predicts. */
+/** The latent model as guidance.ts's UNetFn: latents [B, k, 1, 1] -> eps [B, k, 1, 1], whatever the denoiser predicts. */
 export function latentUNetFn(model: LatentDiffusionModel): (latents: tf.Tensor4D, t: number) => tf.Tensor4D {
   const ab = makeScheduler('ddim', model.schedule).alphasCumprod;
   const prediction = model.schedule.predictionType ?? 'epsilon';

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { readModelFolder, readModelWeights } from './model-folder.js';
-import { makeScheduler, modelX0AndEps, type SchedulerConfig } from './schedulers.js';
+import { makeScheduler, modelX0AndEps, type PredictionType, type SchedulerConfig } from './schedulers/index.js';
 
 /** Architecture of the pixel UNet. */
 export interface PixelUNetConfig {
@@ -236,7 +236,7 @@ export interface PixelDiffusionModel {
 }
 
 /**
- * The model as guided.ts's UNetFn: latents [B,3,H,W] (NCHW) -> eps [B,3,H,W], whatever the network predicts
+ * The model as guidance.ts's UNetFn: latents [B,3,H,W] (NCHW) -> eps [B,3,H,W], whatever the network predicts
  * (epsilon or v). With `clip` (default, as diffusers' clip_sample for pixel models), eps is recomputed from
  * the x0 estimate clipped to [-1, 1].
  */
@@ -279,7 +279,7 @@ export async function loadParams(file: string): Promise<Params> {
 }
 
 /** Training loss for one batch: x0 [B,H,W,3] in [-1,1], noise [B,H,W,3], timesteps [B]; MSE of the prediction (epsilon, or v = sqrt(a) eps - sqrt(1-a) x0). */
-export function diffusionLoss(p: Params, x0: tf.Tensor4D, noise: tf.Tensor4D, ts: number[], alphaBar: Float64Array, cfg: PixelUNetConfig, prediction: 'epsilon' | 'v_prediction' = 'epsilon'): tf.Scalar {
+export function diffusionLoss(p: Params, x0: tf.Tensor4D, noise: tf.Tensor4D, ts: number[], alphaBar: Float64Array, cfg: PixelUNetConfig, prediction: PredictionType = 'epsilon'): tf.Scalar {
   const B = ts.length;
   const sa = tf.tensor4d(ts.map((t) => Math.sqrt(alphaBar[t]!)), [B, 1, 1, 1]);
   const sb = tf.tensor4d(ts.map((t) => Math.sqrt(1 - alphaBar[t]!)), [B, 1, 1, 1]);

@@ -12,9 +12,9 @@ import { FileFormatError } from '../io/errors.js';
 import { onnxExecutionProviders, onnxIntTensor, onnxSessionMeta, type OnnxValueMeta } from '../compute/onnx.js';
 import { loadOnnxGraph, type OnnxGraph } from '../backbones/onnx-graph/index.js';
 import { ClipTokenizer } from './tokenizer.js';
-import { SD21_SCHEDULER_CONFIG, schedulerConfigFromJson, type SchedulerConfig } from './schedulers.js';
-import { sampleGuided, type DecodeFn, type GuidedOptions, type GuidedResult, type ScoreFn, type UNetFn } from './guided.js';
-import { makeScheduler, type SchedulerKind } from './schedulers.js';
+import { makeScheduler, SD21_SCHEDULER_CONFIG, schedulerConfigFromJson, type SchedulerConfig, type SchedulerKind } from './schedulers/index.js';
+import type { DecodeFn, GuidanceGradient, ScoreFn, UNetFn } from './guidance.js';
+import { sampleGuided, type GuidedOptions, type GuidedResult } from './sampling.js';
 
 /** The folder layout a Stable Diffusion ONNX export must have (optimum-cli export onnx --model stabilityai/stable-diffusion-2-1-base). */
 export const SD_ONNX_LAYOUT = [
@@ -207,7 +207,7 @@ export class StableDiffusionOnnx {
     size?: number;
     batch?: number;
     seed?: number;
-    gradient?: 'full' | 'x0';
+    gradient?: GuidanceGradient;
   } & Pick<GuidedOptions, 'callback' | 'progress'> = {}): Promise<GuidedResult> {
     const size = opts.size ?? 512;
     if (size % 8 !== 0) throw new Error(`generate: size must be a multiple of 8, got ${size}`);

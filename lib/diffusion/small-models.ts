@@ -1,6 +1,6 @@
 /** The synthetic world's diffusion models behind one interface: what the guided sampler needs from either kind. */
 import type * as tf from '@tensorflow/tfjs';
-import { makeScheduler, type Scheduler } from './schedulers.js';
+import { makeScheduler, type Scheduler, type SchedulerKind } from './schedulers/index.js';
 import { readModelFolder } from './model-folder.js';
 import { loadPixelDiffusion, pixelUNetFn, type PixelDiffusionModel } from './pixel-unet.js';
 import { decodeLatent, latentUNetFn, loadLatentDiffusion, type LatentDiffusionModel } from './pca-latent.js';
@@ -14,7 +14,7 @@ export interface SamplerParts {
   size: number;
   unet: (latents: tf.Tensor4D, t: number) => tf.Tensor4D;
   decode: (z: tf.Tensor4D) => tf.Tensor4D;
-  scheduler: (kind?: 'ddim' | 'dpmpp2m' | 'euler') => Scheduler;
+  scheduler: (kind?: SchedulerKind) => Scheduler;
 }
 
 /** Loads a diffusion model folder of either kind (config.json "kind"; a folder without one is a pixel UNet). */
@@ -25,7 +25,7 @@ export async function loadSyntheticDiffusion(dir: string): Promise<SyntheticDiff
 
 /** The sampler's view of a model. Its scheduler takes eps, which both kinds' unet returns whatever the network predicts. */
 export function samplerParts(model: SyntheticDiffusionModel): SamplerParts {
-  const scheduler = (kind: 'ddim' | 'dpmpp2m' | 'euler' = 'ddim') => makeScheduler(kind, { ...model.schedule, predictionType: 'epsilon' });
+  const scheduler = (kind: SchedulerKind = 'ddim') => makeScheduler(kind, { ...model.schedule, predictionType: 'epsilon' });
   if (model.kind === 'pca-latent') {
     const { k, size } = model.config;
     return {

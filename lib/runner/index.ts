@@ -9,6 +9,6 @@ export {
 } from './nbformat.js';
 export { renderNotebookHtml, type HtmlOptions } from './html.js';
 export {
-  runNotebook, NotebookCellError, locateErrorLine, selectCell, parseReactiveLines,
+  runNotebook, NotebookCellError, locateErrorLine, selectCell,
   type RunOptions, type RunResult, type CellEvent, type RerunEvent,
 } from './runner.js';

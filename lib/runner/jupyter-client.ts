@@ -104,6 +104,8 @@ export interface ExecuteResult {
   outputs: NotebookOutput[];
   /** The error output (or the execute_reply's error fields) when status is 'error'. */
   error?: { ename: string; evalue: string; traceback: string[] };
+  /** The execute_reply's metadata (the brainnet-ts kernel puts its `brainnet` field there: ReactiveReplyMetadata). */
+  metadata: Record<string, unknown>;
 }
 
 /** Options for {@link KernelClient.start}. */
@@ -175,6 +177,7 @@ interface Pending {
   clearPending: boolean;
   gotIdle: boolean;
   reply?: Record<string, unknown>;
+  replyMetadata?: Record<string, unknown>;
   onOutput?: (outputs: NotebookOutput[]) => void;
   resolve: (r: ExecuteResult) => void;
   reject: (e: Error) => void;
@@ -386,6 +389,7 @@ export class KernelClient {
     const p = this.pending;
     if (p && parent === p.msgId && m.header.msg_type === 'execute_reply') {
       p.reply = m.content;
+      p.replyMetadata = m.metadata ?? {};
       this.maybeFinish();
     }
   }
@@ -475,7 +479,7 @@ export class KernelClient {
         : undefined;
     const count = typeof r.execution_count === 'number' ? r.execution_count : null;
     for (const o of p.outputs) if (o.output_type === 'execute_result' && o.execution_count === null) o.execution_count = count;
-    p.resolve({ status, executionCount: count, outputs: p.outputs, error });
+    p.resolve({ status, executionCount: count, outputs: p.outputs, error, metadata: p.replyMetadata ?? {} });
   }
 
   /** Runs `code` and resolves once the kernel is idle again, with the outputs, execution count and any error. */

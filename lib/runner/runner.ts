@@ -2,11 +2,13 @@
  * The headless notebook runner: injects parameters (papermill's convention), executes every
  * code cell with a Jupyter kernel, and writes the executed .ipynb and a self-contained .html.
  * With `rerunFrom` or `watch` it keeps the kernel alive and lets the brainnet-ts kernel's dependency graph
- * re-run only the cells downstream of what changed (kernels/README.md, "Reactive execution").
+ * re-run only the cells downstream of what changed (kernels/README.md, "Reactive execution"); which cells re-ran,
+ * and where a failing re-run stopped, it reads from the kernel's execute_reply metadata (ReactiveReplyMetadata).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import type { ReactiveReplyMetadata } from '../notebook/kernel-hook.js';
 import { renderNotebookHtml } from './html.js';
 import { KernelClient, stripAnsi, type NotebookOutput } from './jupyter-client.js';
 import { injectParameters, readNotebook, sourceText, type Notebook } from './nbformat.js';
@@ -141,13 +143,6 @@ function cellKey(nb: Notebook, index: number): string {
   return nb.cells[index].id ?? `cell-${index}`;
 }
 
-/** The code cells the kernel says it re-ran (`[reactive] re-running cell In[N]`), and where a cascade stopped, from a cell's stream text. */
-export function parseReactiveLines(text: string): { reranCounts: number[]; stoppedAtCount?: number } {
-  const reranCounts = [...text.matchAll(/^\[reactive\] re-running cell In\[(\d+)\]/gm)].map((m) => Number(m[1]));
-  const stop = /^reactive re-run stopped at cell In\[(\d+)\]/m.exec(text);
-  return stop ? { reranCounts, stoppedAtCount: Number(stop[1]) } : { reranCounts };
-}
-
 /** Finds the code cell that `selector` names: a tag, a cell id, or a 1-based code cell number. */
 export function selectCell(nb: Notebook, selector: string): number {
   const code = nb.cells.map((c, i) => (c.cell_type === 'code' ? i : -1)).filter((i) => i >= 0);
@@ -210,11 +205,13 @@ export async function runNotebook(inPath: string, opts: RunOptions): Promise<Run
     env: reactive ? { BRAINNET_REACTIVE: '1' } : undefined,
   });
   const cellSeconds: number[] = [];
-  // Executes one code cell of `nb` (with its key for the kernel's graph when reactive); returns its failure, if any.
+  // Executes one code cell of `nb` (with its key for the kernel's graph when reactive); returns its failure, if any,
+  // and what the brainnet-ts kernel's dependency graph did after it (execute_reply metadata.brainnet).
   const execCell = async (index: number, key: string = cellKey(nb, index)) => {
     const cell = nb.cells[index];
     const source = sourceText(cell.source);
     let failure: { ename: string; evalue: string; traceback: string[] } | undefined;
+    let graph: ReactiveReplyMetadata | undefined;
     try {
       const r = await kernel.execute(reactive ? `${source}\n//% cell ${key}` : source, {
         timeoutMs: opts.cellTimeoutMs,
@@ -222,6 +219,7 @@ export async function runNotebook(inPath: string, opts: RunOptions): Promise<Run
       });
       cell.outputs = r.outputs;
       cell.execution_count = r.executionCount ?? null;
+      graph = r.metadata.brainnet as ReactiveReplyMetadata | undefined;
       if (r.status !== 'ok') failure = r.error ?? { ename: r.status, evalue: `the kernel answered status "${r.status}"`, traceback: [] };
     } catch (e) {
       // Kernel death or time-out: record it as the cell's error output.
@@ -229,7 +227,7 @@ export async function runNotebook(inPath: string, opts: RunOptions): Promise<Run
       cell.outputs = [...(cell.outputs ?? []), err];
       failure = { ename: err.ename, evalue: err.evalue, traceback: [] };
     }
-    return { failure, source };
+    return { failure, source, graph };
   };
   const fail = async (index: number, number: number, total: number, source: string, failure: { ename: string; evalue: string; traceback: string[] }) => {
     await write();
@@ -244,14 +242,14 @@ export async function runNotebook(inPath: string, opts: RunOptions): Promise<Run
     const reran: number[] = [];
     let stoppedAt: number | undefined;
     for (const c of changed) {
-      const { failure, source } = await execCell(c.index, c.key);
-      const text = (nb.cells[c.index].outputs ?? []).map((o) => (o.output_type === 'stream' ? o.text : '')).join('');
-      const parsed = parseReactiveLines(stripAnsi(text));
-      for (const n of parsed.reranCounts) {
-        const i = byCount(n);
+      const { failure, source, graph } = await execCell(c.index, c.key);
+      // The kernel names re-run cells by their execution count, which finds them in the notebook.
+      for (const { count } of graph?.reran ?? []) {
+        const i = count === null ? undefined : byCount(count);
         if (i !== undefined && !reran.includes(number(i))) reran.push(number(i));
       }
-      if (parsed.stoppedAtCount !== undefined) stoppedAt = number(byCount(parsed.stoppedAtCount) ?? -1) || undefined;
+      const stopCount = graph?.stopped?.count;
+      if (stopCount != null) stoppedAt = number(byCount(stopCount) ?? -1) || undefined;
       if (failure) throw await fail(c.index, number(c.index), codeIdx.length, source, failure);
     }
     const list = (ns: number[]) => (ns.length ? `${ns.length > 1 ? 'cells' : 'cell'} ${ns.join(', ')}` : 'none');

@@ -134,7 +134,7 @@ describe('readbacks of the hot paths (cpu)', () => {
     const latent = r.shapes.filter((s) => s.join() === '2,4,8,8').length;
     const scalars = r.shapes.filter((s) => s.length === 0).length;
     // Per step: the score (scalar), allFinite(g) (the whole gradient), tf.norm(g) (scalar) and
-    // allFinite(prev) (the whole latents). guided.ts could test finiteness on the norm and on a device
+    // allFinite(prev) (the whole latents). sampling.ts could test finiteness on the norm and on a device
     // reduction (tf.all(tf.isFinite(x))): 2 scalars per step. Lower these numbers when it does.
     assert.equal(r.count, 4 * steps, r.shapes.map((s) => `[${s}]`).join(' '));
     assert.equal(scalars, 2 * steps);

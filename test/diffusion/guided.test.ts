@@ -5,7 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { sampleGuided, makeScheduler, brainGuidance, toClipInput, GuidanceError, type UNetFn, type DecodeFn, type ScoreFn, type SchedulerKind } from 'brainnet';
+import { sampleGuided, makeScheduler, brainGuidance, toClipInput, GuidanceError, SCHEDULER_KINDS, type UNetFn, type DecodeFn, type ScoreFn } from 'brainnet';
 
 const C = 4, h = 8, w = 8;
 // toy UNet: eps = 0.6 x + 0.1 * mean(context) (depends on x, so the full gradient differs from x0-only)
@@ -34,7 +34,7 @@ describe('diffusion: brain-guided sampling (toy models)', function () {
     await tf.setBackend('cpu');
   });
 
-  for (const kind of ['ddim', 'dpmpp2m', 'euler'] as SchedulerKind[]) {
+  for (const kind of SCHEDULER_KINDS) {
     for (const gradient of ['full', 'x0'] as const) {
       it(`${kind}, ${gradient} gradient: guidance raises the score over unguided sampling from the same seed`, async () => {
         const scheduler = makeScheduler(kind);

@@ -8,12 +8,12 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { makeScheduler, disposeSchedulerState, schedulerConfigFromJson, type SchedulerKind, type SchedulerState } from 'brainnet';
+import { makeScheduler, disposeSchedulerState, schedulerConfigFromJson, type BetaSchedule, type PredictionType, type SchedulerKind, type SchedulerState, type TimestepSpacing } from 'brainnet';
 
 interface Step { t: number; x: number[]; out: number[]; prev: number[]; x0: number[]; scaled: number[]; noise?: number[] }
 interface Case {
-  kind: SchedulerKind; schedule: 'linear' | 'scaled_linear' | 'squaredcos_cap_v2'; spacing: 'leading' | 'trailing' | 'linspace';
-  prediction: 'epsilon' | 'v_prediction'; n: number; eta: number; shape: number[]; timesteps: number[]; sigmas: number[];
+  kind: SchedulerKind; schedule: BetaSchedule; spacing: TimestepSpacing;
+  prediction: PredictionType; n: number; eta: number; shape: number[]; timesteps: number[]; sigmas: number[];
   initNoiseSigma: number; alphasCumprod: Record<string, number>; steps: Step[];
   addNoise: { x0: number[]; noise: number[]; out: { t: number; y: number[] }[] };
 }

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as os from 'node:os';
-import { KernelClient, findKernelSpec, jupyterDataDirs, type NotebookOutput } from 'brainnet';
+import { KernelClient, findKernelSpec, jupyterDataDirs, type NotebookOutput, type ReactiveReplyMetadata } from 'brainnet';
 import { installTestKernel, REPO } from './kernel-env';
 
 const texts = (outs: NotebookOutput[]) =>
@@ -38,6 +38,9 @@ describe('notebook/jupyter-client (brainnet-ts kernel)', function () {
     assert.deepEqual(texts(r1.outputs.slice(-1)), ['execute_result:42']);
     const r2 = await kernel.execute('const z = 1;');
     assert.equal(r2.executionCount, r1.executionCount! + 1);
+    // The execute_reply's metadata comes back: the brainnet-ts kernel's dependency-graph report of the cell.
+    const graph = r2.metadata.brainnet as ReactiveReplyMetadata;
+    assert.deepEqual([graph.defines, graph.reran, graph.stopped], [['z'], [], null]);
     assert.equal((r1.outputs[r1.outputs.length - 1] as { execution_count: number }).execution_count, r1.executionCount);
   });
 

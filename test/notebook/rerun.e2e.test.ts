@@ -70,6 +70,25 @@ describe('notebook runner: reactive re-runs (brainnet-ts kernel)', function () {
     assert.doesNotMatch(texts(injected), /redefinition/);
   });
 
+  it('--rerun-from reports the re-run that failed and stopped the cascade (from the kernel reply), leaving the rest stale', async () => {
+    const stops = structuredClone(NOTEBOOK);
+    stops.cells = [
+      code('const guidanceScale = 7.5;', 'params', ['parameters']),
+      code("if (guidanceScale > 100) throw new RangeError('scale too large');\nconst checked = guidanceScale;", 'check'),
+      code('const doubled = checked * 2;\ndoubled', 'doubled'),
+      code('const tripled = guidanceScale * 3;\ntripled', 'tripled'),
+    ];
+    fs.writeFileSync(path.join(dir, 'stops.ipynb'), JSON.stringify(stops));
+    const r = await runNotebook(path.join(dir, 'stops.ipynb'), { outDir: path.join(dir, 'out-stops'), params: { guidanceScale: '150' }, rerunFrom: 'parameters' });
+    assert.equal(r.reruns.length, 1);
+    assert.deepEqual(r.reruns[0].changed, [2]);
+    assert.deepEqual(r.reruns[0].reran, [3]); // the failing re-run; doubled and tripled are not re-run
+    assert.equal(r.reruns[0].stoppedAt, 3);
+    assert.equal(r.reruns[0].message, 'changed: cell 2; re-ran: cell 3; stopped at cell 3 (it failed; later dependents are stale)');
+    const nb: Notebook = JSON.parse(fs.readFileSync(r.ipynbPath, 'utf8'));
+    assert.equal(texts(nb.cells.find((c) => c.id === 'tripled')!), '22.5'); // kept from the first run
+  });
+
   it('watch mode re-runs a changed cell and its dependents on save, and stops on abort', async () => {
     const file = path.join(dir, 'watch.ipynb');
     fs.writeFileSync(file, JSON.stringify(NOTEBOOK));

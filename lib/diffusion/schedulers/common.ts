@@ -1,21 +1,18 @@
 /**
- * Diffusion schedulers as small pure step functions, with diffusers' shape:
+ * What every diffusion scheduler shares, with diffusers' shape: a scheduler is
  * `setTimesteps(n) -> state`, `scaleModelInput(state, x, t)`, `step(state, eps, t, x) ->
- * { prevSample, predOriginalSample, state }` and `addNoise(x0, noise, t)`.
+ * { prevSample, predOriginalSample, state }` and `addNoise(x0, noise, t)` (ddim.ts, dpmpp2m.ts, euler.ts).
  *
  * Coefficients are computed in float64 from the published formulas; the arrays are tfjs
  * tensors (any shape, usually latents [B, 4, h, w]). State is passed explicitly: `step` never
  * mutates its input state, and the state it returns carries the step index and (DPM-Solver++)
  * the model-output history, whose tensors the caller owns (`disposeSchedulerState`).
  *
- * - DDIM (Song et al. 2021; diffusers DDIMScheduler): eta, with a seeded noise source for eta > 0.
- * - DPM-Solver++ 2M (Lu et al. 2022; diffusers DPMSolverMultistepScheduler, algorithm
- *   "dpmsolver++", solver_order 2, midpoint, final sigma 0 so the last step is first order).
- * - Euler (Karras et al. 2022; diffusers EulerDiscreteScheduler, s_churn 0): sigma space,
- *   `scaleModelInput` divides by sqrt(sigma^2 + 1).
+ * Here: the configuration, beta schedules and alpha_bar, timestep spacing, the x0/eps conversion of
+ * a model output, the seeded noise source, and the bookkeeping of a step (`checkStep`, `advance`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../core/rng.js';
+import { Rng } from '../../core/rng.js';
 
 /** Beta schedules as diffusers names them. */
 export type BetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
@@ -23,8 +20,10 @@ export type BetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
 /** What the model predicts. */
 export type PredictionType = 'epsilon' | 'v_prediction';
-/** Scheduler kinds. */
-export type SchedulerKind = 'ddim' | 'dpmpp2m' | 'euler';
+/** The scheduler names {@link makeScheduler} knows, for validating a string. */
+export const SCHEDULER_KINDS = ['ddim', 'dpmpp2m', 'euler'] as const;
+/** Scheduler kinds: DDIM, DPM-Solver++ 2M, Euler. */
+export type SchedulerKind = (typeof SCHEDULER_KINDS)[number];
 
 /** Scheduler configuration (diffusers' scheduler_config.json keys, camel-cased); defaults are SD-2.1-base's. */
 export interface SchedulerConfig {
@@ -92,7 +91,7 @@ export function alphasCumprod(betas: Float64Array): Float64Array {
   return a;
 }
 
-/** Inference timesteps, descending, for n steps (`extra` = 1 gives DPM-Solver's n+1-point grid before dropping the last). */
+/** Inference timesteps, descending, for n steps (DPM-Solver++ spreads n+1 points and drops the last, as diffusers does). */
 export function spacedTimesteps(cfg: SchedulerConfig, n: number, kind: SchedulerKind): number[] {
   const T = cfg.numTrainTimesteps;
   if (!Number.isInteger(n) || n < 1 || n > T) throw new Error(`setTimesteps: number of steps must be an integer in 1..${T}, got ${n}`);
@@ -130,6 +129,38 @@ function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/** alpha_bar and sigma of one configuration: the table, and lookups at (possibly fractional) timesteps. */
+export interface NoiseTables {
+  /** alpha_bar[t] for t = 0..T-1 (float64). */
+  alphasCumprod: Float64Array;
+  /** alpha_bar at timestep t, linearly interpolated for fractional t; throws outside 0..T-1. */
+  alphaBar(t: number): number;
+  /** sigma = sqrt((1 - alpha_bar) / alpha_bar) at timestep t, linearly interpolated in sigma (as diffusers) for fractional t. */
+  sigmaAt(t: number): number;
+}
+
+/** The noise tables of a configuration (betas -> alpha_bar -> sigma). */
+export function noiseTables(config: SchedulerConfig): NoiseTables {
+  const ac = alphasCumprod(makeBetas(config));
+  const T = config.numTrainTimesteps;
+  return {
+    alphasCumprod: ac,
+    alphaBar(t: number): number {
+      if (!(t >= 0 && t <= T - 1)) throw new Error(`timestep ${t} is outside 0..${T - 1}`);
+      const lo = Math.floor(t);
+      const f = t - lo;
+      return f === 0 ? ac[lo]! : ac[lo]! * (1 - f) + ac[Math.min(lo + 1, T - 1)]! * f;
+    },
+    sigmaAt(t: number): number {
+      // diffusers interpolates sigma (not alpha_bar) for fractional timesteps
+      const lo = Math.floor(t);
+      const f = t - lo;
+      const s = (i: number) => Math.sqrt((1 - ac[i]!) / ac[i]!);
+      return f === 0 ? s(lo) : s(lo) * (1 - f) + s(Math.min(lo + 1, T - 1)) * f;
+    },
+  };
+}
+
 /** Explicit scheduler state: timesteps, sigmas (Euler, DPM), step index and DPM-Solver++'s history. */
 export interface SchedulerState {
   kind: SchedulerKind;
@@ -142,6 +173,25 @@ export interface SchedulerState {
   prevModelOutput: tf.Tensor | null;
   /** DPM-Solver++: how many lower-order steps were taken (warm-up). */
   lowerOrderNums: number;
+}
+
+/** A fresh state at step 0 over these timesteps (and sigmas). */
+export function initialState(kind: SchedulerKind, timesteps: number[], sigmas: number[]): SchedulerState {
+  return { kind, timesteps, sigmas, stepIndex: 0, prevModelOutput: null, lowerOrderNums: 0 };
+}
+
+/** Checks that `state` belongs to a `kind` scheduler and expects timestep t next; returns the step index. */
+export function checkStep(kind: SchedulerKind, state: SchedulerState, t: number): number {
+  const i = state.stepIndex;
+  if (state.kind !== kind) throw new Error(`scheduler step: state is for ${state.kind}, scheduler is ${kind}`);
+  if (i >= state.timesteps.length) throw new Error(`scheduler step: all ${state.timesteps.length} steps are done`);
+  if (Math.abs(state.timesteps[i]! - t) > 1e-6) throw new Error(`scheduler step ${i}: expected timestep ${state.timesteps[i]}, got ${t}`);
+  return i;
+}
+
+/** The state after one step: the next step index, with `patch` applied (the input state is not changed). */
+export function advance(state: SchedulerState, patch: Partial<SchedulerState> = {}): SchedulerState {
+  return { ...state, stepIndex: state.stepIndex + 1, ...patch };
 }
 
 /** Result of one scheduler step. */
@@ -197,10 +247,12 @@ export interface Scheduler {
   alphaBar(t: number): number;
 }
 
-/** Options for {@link makeScheduler}: a kind plus config overrides; eta for DDIM. */
-export interface MakeSchedulerOptions extends Partial<SchedulerConfig> {
-  /** DDIM eta (default 0, deterministic). */
-  eta?: number;
+/** Forward diffusion in VP space (DDIM, DPM-Solver++): sqrt(a) x0 + sqrt(1-a) noise with a = alpha_bar(t), shapes of x0. */
+export function addNoiseVP(tables: NoiseTables, x0: tf.Tensor, noise: tf.Tensor, t: number): tf.Tensor {
+  return tf.tidy(() => {
+    const a = tables.alphaBar(t);
+    return tf.add(tf.mul(x0, Math.sqrt(a)), tf.mul(noise, Math.sqrt(1 - a)));
+  });
 }
 
 /** x0 and eps [same shape as x] from a model's output (epsilon or v) at alpha_bar `a` and the VP sample x. */
@@ -209,153 +261,6 @@ export function modelX0AndEps(out: tf.Tensor, x: tf.Tensor, a: number, predictio
   const sb = Math.sqrt(1 - a);
   if (predictionType === 'epsilon') return [tf.div(tf.sub(x, tf.mul(out, sb)), sa), out];
   return [tf.sub(tf.mul(x, sa), tf.mul(out, sb)), tf.add(tf.mul(out, sa), tf.mul(x, sb))];
-}
-
-/** Makes a scheduler of the given kind; config defaults are SD-2.1-base's. */
-export function makeScheduler(kind: SchedulerKind, opts: MakeSchedulerOptions = {}): Scheduler {
-  const { eta = 0, ...rest } = opts;
-  const config: SchedulerConfig = { ...SD21_SCHEDULER_CONFIG, ...rest };
-  if (!['ddim', 'dpmpp2m', 'euler'].includes(kind)) throw new Error(`unknown scheduler "${String(kind)}"; expected ddim, dpmpp2m or euler`);
-  if (!Number.isFinite(eta) || eta < 0) throw new Error(`DDIM eta must be a finite number >= 0, got ${eta}`);
-  const ac = alphasCumprod(makeBetas(config));
-  const T = config.numTrainTimesteps;
-  const alphaBar = (t: number): number => {
-    if (!(t >= 0 && t <= T - 1)) throw new Error(`timestep ${t} is outside 0..${T - 1}`);
-    const lo = Math.floor(t);
-    const f = t - lo;
-    return f === 0 ? ac[lo]! : ac[lo]! * (1 - f) + ac[Math.min(lo + 1, T - 1)]! * f;
-  };
-  const sigmaAt = (t: number): number => {
-    // diffusers interpolates sigma (not alpha_bar) for fractional timesteps
-    const lo = Math.floor(t);
-    const f = t - lo;
-    const s = (i: number) => Math.sqrt((1 - ac[i]!) / ac[i]!);
-    return f === 0 ? s(lo) : s(lo) * (1 - f) + s(Math.min(lo + 1, T - 1)) * f;
-  };
-  const checkStep = (state: SchedulerState, t: number): number => {
-    const i = state.stepIndex;
-    if (state.kind !== kind) throw new Error(`scheduler step: state is for ${state.kind}, scheduler is ${kind}`);
-    if (i >= state.timesteps.length) throw new Error(`scheduler step: all ${state.timesteps.length} steps are done`);
-    if (Math.abs(state.timesteps[i]! - t) > 1e-6) throw new Error(`scheduler step ${i}: expected timestep ${state.timesteps[i]}, got ${t}`);
-    return i;
-  };
-  const next = (state: SchedulerState, patch: Partial<SchedulerState>): SchedulerState => ({ ...state, stepIndex: state.stepIndex + 1, ...patch });
-  const x0AndEps = (out: tf.Tensor, x: tf.Tensor, a: number): [tf.Tensor, tf.Tensor] => modelX0AndEps(out, x, a, config.predictionType);
-
-  const base = {
-    kind,
-    config,
-    alphasCumprod: ac,
-    alphaBar,
-    setTimesteps(n: number): SchedulerState {
-      const timesteps = spacedTimesteps(config, n, kind);
-      const sigmas = kind === 'ddim' ? [] : [...timesteps.map(sigmaAt), 0];
-      return { kind, timesteps, sigmas, stepIndex: 0, prevModelOutput: null, lowerOrderNums: 0 };
-    },
-    addNoise(x0: tf.Tensor, noise: tf.Tensor, t: number): tf.Tensor {
-      return tf.tidy(() => {
-        if (kind === 'euler') return tf.add(x0, tf.mul(noise, sigmaAt(t)));
-        const a = alphaBar(t);
-        return tf.add(tf.mul(x0, Math.sqrt(a)), tf.mul(noise, Math.sqrt(1 - a)));
-      });
-    },
-  };
-
-  if (kind === 'ddim') {
-    return {
-      ...base,
-      initNoiseSigma: () => 1,
-      scaleModelInput: (_s, x) => x,
-      step(state, out, t, x, so = {}) {
-        checkStep(state, t);
-        const n = state.timesteps.length;
-        const prevT = t - Math.floor(T / n);
-        const a = ac[t]!;
-        const aPrev = prevT >= 0 ? ac[prevT]! : config.setAlphaToOne ? 1 : ac[0]!;
-        const variance = ((1 - aPrev) / (1 - a)) * (1 - a / aPrev);
-        const std = eta * Math.sqrt(variance);
-        const [prevSample, predOriginalSample] = tf.tidy(() => {
-          const [x0, eps] = x0AndEps(out, x, a);
-          let prev = tf.add(tf.mul(x0, Math.sqrt(aPrev)), tf.mul(eps, Math.sqrt(Math.max(0, 1 - aPrev - std * std))));
-          if (eta > 0) {
-            const z = so.noise ?? so.generator?.randn(x.shape);
-            if (!z) throw new Error('DDIM with eta > 0 needs `noise` or a seeded `generator`');
-            prev = tf.add(prev, tf.mul(z, std));
-          }
-          return [prev, x0];
-        });
-        return { prevSample, predOriginalSample, state: next(state, {}) };
-      },
-    };
-  }
-
-  const lambdaOf = (sigma: number) => {
-    const alpha = 1 / Math.sqrt(sigma * sigma + 1);
-    return { alpha, sig: sigma * alpha, lambda: Math.log(alpha) - Math.log(sigma * alpha) };
-  };
-
-  if (kind === 'dpmpp2m') {
-    return {
-      ...base,
-      initNoiseSigma: () => 1,
-      scaleModelInput: (_s, x) => x,
-      step(state, out, t, x) {
-        const i = checkStep(state, t);
-        const n = state.timesteps.length;
-        const s0 = lambdaOf(state.sigmas[i]!);
-        const st = lambdaOf(state.sigmas[i + 1]!);
-        const h = st.lambda - s0.lambda;
-        const em1 = Math.exp(-h) - 1; // exp(-h) - 1 (-1 at the final zero sigma)
-        const ratio = state.sigmas[i + 1] === 0 ? 0 : st.sig / s0.sig;
-        const lowerOrderFinal = i === n - 1; // final sigma is 0: first order there
-        const useSecond = state.prevModelOutput !== null && state.lowerOrderNums >= 1 && !lowerOrderFinal;
-        const [prevSample, predOriginalSample] = tf.tidy(() => {
-          // convert_model_output for dpmsolver++: x0 prediction, with VP alpha/sigma from sigma_i
-          const a = s0.alpha * s0.alpha;
-          const [x0] = x0AndEps(out, x, a);
-          let prev = tf.sub(tf.mul(x, ratio), tf.mul(x0, st.alpha * em1));
-          if (useSecond) {
-            const s1 = lambdaOf(state.sigmas[i - 1]!);
-            const r0 = (s0.lambda - s1.lambda) / h;
-            const d1 = tf.div(tf.sub(x0, state.prevModelOutput!), r0);
-            prev = tf.sub(prev, tf.mul(d1, 0.5 * st.alpha * em1));
-          }
-          return [prev, x0];
-        });
-        return {
-          prevSample,
-          predOriginalSample,
-          state: next(state, { prevModelOutput: predOriginalSample.clone(), lowerOrderNums: Math.min(state.lowerOrderNums + 1, 2) }),
-        };
-      },
-    };
-  }
-
-  // euler
-  return {
-    ...base,
-    initNoiseSigma(state) {
-      const m = Math.max(...state.sigmas);
-      return config.timestepSpacing === 'leading' ? Math.sqrt(m * m + 1) : m;
-    },
-    scaleModelInput(state, x, t) {
-      const i = state.timesteps.findIndex((u) => Math.abs(u - t) <= 1e-6);
-      if (i < 0) throw new Error(`scaleModelInput: timestep ${t} is not one of this state's timesteps`);
-      const s = state.sigmas[i]!;
-      return tf.div(x, Math.sqrt(s * s + 1));
-    },
-    step(state, out, t, x) {
-      const i = checkStep(state, t);
-      const sigma = state.sigmas[i]!;
-      const dt = state.sigmas[i + 1]! - sigma;
-      const [prevSample, predOriginalSample] = tf.tidy(() => {
-        const x0 = config.predictionType === 'epsilon' ? tf.sub(x, tf.mul(out, sigma)) : tf.add(tf.mul(out, -sigma / Math.sqrt(sigma * sigma + 1)), tf.div(x, sigma * sigma + 1));
-        const d = tf.div(tf.sub(x, x0), sigma);
-        return [tf.add(x, tf.mul(d, dt)), x0];
-      });
-      return { prevSample, predOriginalSample, state: next(state, {}) };
-    },
-  };
 }
 
 /** Disposes the tensors a scheduler state holds (DPM-Solver++'s history). */
