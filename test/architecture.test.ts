@@ -119,6 +119,13 @@ describe('architecture: the import rules of ARCHITECTURE.md', () => {
     assert.deepEqual(bad, [], `the synthetic world is reached from outside lib/ (data-prep, tests, notebooks), never from another lib folder:\n${list(bad)}`);
   });
 
+  it('lib/synthetic never imports lib/encoding, and only lib/synthetic reads a subject\'s ground_truth/ (tools join the two)', () => {
+    const bad = inLib.filter((e) => folderOf(e.from) === 'lib/synthetic' && folderOf(e.to) === 'lib/encoding');
+    assert.deepEqual(bad, [], `run experiments from data-prep/ (e.g. science-run.ts):\n${list(bad)}`);
+    const readers = g.files.filter((f) => f.startsWith('lib/') && folderOf(f) !== 'lib/synthetic' && fs.readFileSync(path.join(REPO, f), 'utf8').includes('ground_truth'));
+    assert.deepEqual(readers, [], 'read the ground truth through lib/synthetic/ground-truth.ts and pass plain arrays (e.g. fitEncoder({ noiseCeiling }))');
+  });
+
   it('lib never imports data-prep/ or kernels/, nor itself by package name', () => {
     const bad = inLib.filter((e) => !e.to.startsWith('lib/') || e.spec === 'brainnet' || e.spec.startsWith('brainnet/'));
     assert.deepEqual(bad, [], list(bad));

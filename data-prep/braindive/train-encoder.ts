@@ -18,7 +18,7 @@
 import * as fs from 'node:fs';
 import {
   makeAlgonautsSubject, loadAlgonautsSubject, syntheticLocaliser, localiserThroughGenerator, loadSyntheticDiffusion,
-  builtinFeatureExtractor, loadOnnxImageEncoder, fitSubjectEncoder, saveVoxelEncoder, progress, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
+  builtinFeatureExtractor, loadOnnxImageEncoder, fitSubjectEncoder, saveVoxelEncoder, progress, groundTruth, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
 } from 'brainnet';
 
 function arg(name: string, def: string): string {
@@ -59,8 +59,11 @@ function arg(name: string, def: string): string {
     extra = r.set;
     console.log(`localiser: ${extra.n} trials, ${r.recon} shown through the PCA latent and ${r.views} as guidance views of ${gen}`);
   }
+  // a synthetic subject's 'food' region comes from its ground truth
+  const truth = groundTruth(s);
+  const food = truth && { lh: Uint8Array.from(truth.roi.slice(0, truth.nLh), (r) => +(r === 'food')), rh: Uint8Array.from(truth.roi.slice(truth.nLh), (r) => +(r === 'food')) };
   const bar = progress({ label: 'features', total: s.trainImagePaths.length + (extra?.n ?? 0) });
-  const r = await fitSubjectEncoder(s, fx, { extra, steps: Number(arg('steps', '3000')), lr: Number(arg('lr', '1e-3')), featureCacheDir: arg('cache', 'data/braindive/features'), onProgress: (d) => bar.update(d) });
+  const r = await fitSubjectEncoder(s, fx, { extra, food, steps: Number(arg('steps', '3000')), lr: Number(arg('lr', '1e-3')), featureCacheDir: arg('cache', 'data/braindive/features'), onProgress: (d) => bar.update(d) });
   bar.done();
   await saveVoxelEncoder(out, r.encoder);
   const show = ['FFA', 'PPA', 'EBA', 'VWFA', 'food', 'early'];

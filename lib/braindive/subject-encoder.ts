@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import type { AlgonautsSubject } from '../data/algonauts.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { Rng, subSeed } from '../core/rng.js';
-import { extractFeatures, predictFromFeatures, r2Columns, trainVoxelEncoder, vertexSetId, type FeatureExtractor, type TrainVoxelOptions, type VoxelEncoder } from './voxel-encoder.js';
+import { meanFinite, r2PerVertex } from '../encoding/metrics.js';
+import { extractFeatures, predictFromFeatures, trainVoxelEncoder, vertexSetId, type FeatureExtractor, type TrainVoxelOptions, type VoxelEncoder } from './voxel-encoder.js';
 
 /** Localiser data: images [n, side, side, 3] (uint8 HWC), labels [n] (EVAL_CATEGORIES index), responses [n, lh + rh]. */
 export interface LocaliserSet {
@@ -21,7 +22,7 @@ export interface LocaliserSet {
   vertexCount: { lh: number; rh: number };
 }
 
-/** The paper's regions as unions of Algonauts labels ('food' comes from a mask or the synthetic ground truth). */
+/** The paper's regions as unions of Algonauts labels ('food' comes from a mask, e.g. the synthetic ground truth's). */
 export const PAPER_REGIONS: Record<string, string[]> = {
   FFA: ['FFA-1', 'FFA-2'],
   PPA: ['PPA'],
@@ -41,7 +42,7 @@ export const REGION_CATEGORY: Record<string, 'faces' | 'bodies' | 'places' | 'wo
   food: 'food',
 };
 
-/** Voxel columns (lh then rh) of every region of a subject: each Algonauts label, the paper's unions, and 'food' (from `foodMask` .npy files or the synthetic ground truth). */
+/** Voxel columns (lh then rh) of every region of a subject: each Algonauts label, the paper's unions, and 'food' when a food mask is given (e.g. from a synthetic subject's `groundTruth`). */
 export async function subjectRegions(s: AlgonautsSubject, opts: { food?: { lh: Uint8Array; rh: Uint8Array } } = {}): Promise<Record<string, Int32Array>> {
   const nl = s.vertexCount.lh;
   const toIdx = (m: Record<'lh' | 'rh', ArrayLike<number>>) => {
@@ -57,13 +58,7 @@ export async function subjectRegions(s: AlgonautsSubject, opts: { food?: { lh: U
     for (const p of parts) for (const i of regions[p] ?? []) set.add(i);
     if (set.size) regions[name] = Int32Array.from([...set].sort((a, b) => a - b));
   }
-  let food = opts.food;
-  const gt = path.join(s.dir, 'ground_truth', 'vertices.json');
-  if (!food && fs.existsSync(gt)) {
-    const j = JSON.parse(fs.readFileSync(gt, 'utf8')) as Record<'lh' | 'rh', { roi: string[] }>;
-    food = { lh: Uint8Array.from(s.challengeIndex.lh, (c) => (j.lh.roi[c] === 'food' ? 1 : 0)), rh: Uint8Array.from(s.challengeIndex.rh, (c) => (j.rh.roi[c] === 'food' ? 1 : 0)) };
-  }
-  if (food) regions.food = toIdx(food);
+  if (opts.food) regions.food = toIdx(opts.food);
   return regions;
 }
 
@@ -104,6 +99,8 @@ export async function fitSubjectEncoder(
     featureCacheDir?: string;
     /** More training trials on the same vertices (e.g. syntheticLocaliser), split 90/10 like the subject's. */
     extra?: LocaliserSet;
+    /** Mask of the 'food' region per hemisphere (see {@link subjectRegions}). */
+    food?: { lh: Uint8Array; rh: Uint8Array };
   } = {},
 ): Promise<FitSubjectResult> {
   const n = Math.min(s.trainImagePaths.length, opts.maxImages ?? Infinity);
@@ -150,12 +147,12 @@ export async function fitSubjectEncoder(
     return o;
   };
   const d = fx.dim;
-  const regions = await subjectRegions(s);
+  const regions = await subjectRegions(s, { food: opts.food });
   const encoder = trainVoxelEncoder(pick(tr, X, d), pick(tr, Y, v), tr.length, d, v, { X: pick(va, X, d), Y: pick(va, Y, v), n: va.length }, { featureName: fx.name, vertexSet: vertexSetId(s.fsIndex), regions }, opts);
   // R^2 per region on one kind of held-out row: the subject's images, or the extra trials
   const r2Of = (rows: number[]): { perVoxel: Float32Array; byRegion: Record<string, number> } => {
-    const perVoxel = r2Columns(predictFromFeatures(encoder, pick(rows, X, d), rows.length), pick(rows, Y, v), rows.length, v);
-    return { perVoxel, byRegion: Object.fromEntries(Object.entries(regions).map(([k, idx]) => [k, idx.length ? Array.from(idx).reduce((a, i) => a + perVoxel[i]!, 0) / idx.length : NaN])) };
+    const perVoxel = Float32Array.from(r2PerVertex(predictFromFeatures(encoder, pick(rows, X, d), rows.length), pick(rows, Y, v), v));
+    return { perVoxel, byRegion: Object.fromEntries(Object.entries(regions).map(([k, idx]) => [k, meanFinite(Array.from(idx, (i) => perVoxel[i]!))])) };
   };
   const scenes = r2Of(va.filter((i) => i < n));
   encoder.valR2 = scenes.perVoxel; // what is saved with the encoder: R^2 on the subject's own held-out images

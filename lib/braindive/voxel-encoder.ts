@@ -13,6 +13,7 @@ import { CLIP_MEAN, CLIP_STD } from '../io/image.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { FileFormatError } from '../io/errors.js';
 import { resizeBilinearNCHW, type ScoreFn } from '../diffusion/guidance.js';
+import { r2PerVertex } from '../encoding/metrics.js';
 import type { OnnxGraph } from '../backbones/onnx-graph/index.js';
 import { ensureWasmDepthwiseGradients, depthwiseConv2dFrozen, pointwiseConv2d } from '../compute/wasm-kernels.js';
 
@@ -263,24 +264,6 @@ export interface TrainVoxelOptions {
   seed?: number;
 }
 
-/** Per-voxel R^2 (1 - SSE/SST), pred and truth [N, V]. */
-export function r2Columns(pred: Float32Array, truth: Float32Array, n: number, v: number): Float32Array {
-  const out = new Float32Array(v);
-  for (let j = 0; j < v; j++) {
-    let m = 0;
-    for (let i = 0; i < n; i++) m += truth[i * v + j]!;
-    m /= n;
-    let sse = 0, sst = 0;
-    for (let i = 0; i < n; i++) {
-      const t = truth[i * v + j]!;
-      sse += (pred[i * v + j]! - t) ** 2;
-      sst += (t - m) ** 2;
-    }
-    out[j] = sst > 0 ? 1 - sse / sst : 0;
-  }
-  return out;
-}
-
 /** Trains W, b on features X [N,D] and responses Y [N,V] with AdamW + MSE (minibatches, seeded), each voxel keeping the weights of its lowest validation MSE (checked every 20 steps); validation R^2 per voxel on (valX, valY). */
 export function trainVoxelEncoder(
   X: Float32Array, Y: Float32Array, n: number, d: number, v: number,
@@ -352,7 +335,7 @@ export function trainVoxelEncoder(
   const enc: VoxelEncoder = { featureName: meta.featureName, dim: d, nVoxels: v, vertexSet: meta.vertexSet, w: wOut, b: bOut, regions: meta.regions ?? {} };
   if (val) {
     const p = predictFromFeatures(enc, val.X, val.n);
-    enc.valR2 = r2Columns(p, val.Y, val.n, v);
+    enc.valR2 = Float32Array.from(r2PerVertex(p, val.Y, v));
   }
   return enc;
 }

@@ -1,25 +1,20 @@
 /**
  * Channels of the factorized model: cluster the per-vertex weight vectors w_vertex `[N, D]` into
  * groups (cosine k-means into ~200 centroids, then Ward linkage of the centroids into 20
- * clusters, as "Brain Decodes Deep Nets" does), top-channel images (an image's local tokens
- * projected on the first 3 principal components of a ROI's weights, as RGB), and per-ROI summaries.
+ * clusters, as "Brain Decodes Deep Nets" does), and top-channel images (an image's local tokens
+ * projected on the first 3 principal components of a ROI's weights, as RGB).
  * Pure functions on plain arrays; tfjs only for the large products.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RgbImage } from '../io/image.js';
 import { Rng } from '../core/rng.js';
-import { summarize } from './metrics.js';
-import { type Mat, symmetricEigen, transpose32 } from './ridge.js';
-
-function checkMat(m: Mat, what: string): [number, number] {
-  const [r, c] = m.shape;
-  if (m.data.length !== r * c) throw new Error(`${what}: shape [${r}, ${c}] needs ${r * c} values, found ${m.data.length}.`);
-  return [r, c];
-}
+import { checkMatrix, type Matrix } from '../core/matrix.js';
+import { symmetricEigen, transpose32 } from '../core/linalg.js';
+import { quantile } from './metrics.js';
 
 /** Rows scaled to unit length `[n, d]` (zero rows stay zero). */
-export function unitRows(m: Mat): Float32Array {
-  const [n, d] = checkMat(m, 'unitRows');
+export function unitRows(m: Matrix): Float32Array {
+  const [n, d] = checkMatrix(m, 'unitRows');
   const out = new Float32Array(n * d);
   for (let i = 0; i < n; i++) {
     let s = 0;
@@ -44,8 +39,8 @@ export interface KMeansResult {
  * Cosine (spherical) k-means of the rows of X `[n, d]`: seeded k-means++ on unit vectors, then
  * Lloyd steps until at most `tol` x n rows change cluster (default 0: until none) or `maxIter` (100).
  */
-export function kmeansCosine(X: Mat, k: number, opts: { seed?: number; maxIter?: number; tol?: number } = {}): KMeansResult {
-  const [n, d] = checkMat(X, 'kmeansCosine');
+export function kmeansCosine(X: Matrix, k: number, opts: { seed?: number; maxIter?: number; tol?: number } = {}): KMeansResult {
+  const [n, d] = checkMatrix(X, 'kmeansCosine');
   if (!(k >= 1 && k <= n)) throw new Error(`kmeansCosine: need 1 <= k <= ${n} rows, got k = ${k}.`);
   const U = unitRows(X);
   const rng = new Rng(opts.seed ?? 0);
@@ -139,8 +134,8 @@ function normaliseInPlace(m: Float32Array, r: number, c: number): void {
  * treat each point as the centroid of that many points (Ward's criterion between weighted
  * centroids); without it every point counts once, as scipy.cluster.hierarchy.ward.
  */
-export function wardLinkage(points: Mat, sizes?: ArrayLike<number>): Float64Array {
-  const [m, d] = checkMat(points, 'wardLinkage');
+export function wardLinkage(points: Matrix, sizes?: ArrayLike<number>): Float64Array {
+  const [m, d] = checkMatrix(points, 'wardLinkage');
   if (sizes && sizes.length !== m) throw new Error(`wardLinkage: ${sizes.length} sizes for ${m} points.`);
   const size = Float64Array.from({ length: m }, (_, i) => (sizes ? sizes[i]! : 1));
   const D = new Float64Array(m * m);
@@ -245,8 +240,8 @@ export interface ChannelClusters {
 }
 
 /** Clusters vertex weight vectors `[N, D]` into k groups: cosine k-means, then Ward linkage of the centroids. */
-export function clusterChannels(weights: Mat, opts: ClusterChannelsOptions = {}): ChannelClusters {
-  const [N, D] = checkMat(weights, 'clusterChannels');
+export function clusterChannels(weights: Matrix, opts: ClusterChannelsOptions = {}): ChannelClusters {
+  const [N, D] = checkMatrix(weights, 'clusterChannels');
   const k = opts.k ?? 20;
   if (!(k >= 1 && k <= N)) throw new Error(`clusterChannels: cannot make ${k} clusters of ${N} vertices.`);
   const kmK = Math.max(k, Math.min(opts.kmeansK ?? 200, N));
@@ -287,8 +282,8 @@ export interface RoiComponents {
 }
 
 /** PCA of the weights `[N, D]` of the vertices in `mask` `[N]` (all when omitted) -> the first nComp components. */
-export function roiPrincipalComponents(weights: Mat, mask?: ArrayLike<number | boolean>, nComp = 3): RoiComponents {
-  const [N, D] = checkMat(weights, 'roiPrincipalComponents');
+export function roiPrincipalComponents(weights: Matrix, mask?: ArrayLike<number | boolean>, nComp = 3): RoiComponents {
+  const [N, D] = checkMatrix(weights, 'roiPrincipalComponents');
   if (mask && mask.length !== N) throw new Error(`roiPrincipalComponents: the mask has ${mask.length} entries for ${N} vertices.`);
   const rows: number[] = [];
   for (let i = 0; i < N; i++) if (!mask || mask[i]) rows.push(i);
@@ -363,7 +358,7 @@ export interface TopChannelImageOptions {
  * Top-channel image: tokens `[D, h, w]` projected on the first 3 principal components of a ROI's
  * weights (RoiComponents, or the ROI's weight rows `[n, D]`) -> RGB (PC1 red, PC2 green, PC3 blue).
  */
-export function topChannelImage(tokenMap: { data: ArrayLike<number>; shape: [number, number, number] }, roi: RoiComponents | Mat, opts: TopChannelImageOptions = {}): RgbImage {
+export function topChannelImage(tokenMap: { data: ArrayLike<number>; shape: [number, number, number] }, roi: RoiComponents | Matrix, opts: TopChannelImageOptions = {}): RgbImage {
   const [D, h, w] = tokenMap.shape;
   if (tokenMap.data.length !== D * h * w) throw new Error(`topChannelImage: a [${D}, ${h}, ${w}] token map needs ${D * h * w} values, found ${tokenMap.data.length}.`);
   const pcs = 'components' in roi ? roi : roiPrincipalComponents(roi, undefined, 3);
@@ -410,57 +405,4 @@ export function topChannelImage(tokenMap: { data: ArrayLike<number>; shape: [num
     }
   }
   return { width: W, height: H, data };
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  if (!sorted.length) return NaN;
-  const pos = q * (sorted.length - 1);
-  const i = Math.floor(pos);
-  const f = pos - i;
-  return i + 1 < sorted.length ? sorted[i]! * (1 - f) + sorted[i + 1]! * f : sorted[i]!;
-}
-
-/** One ROI's summary of a per-vertex value. */
-export interface RoiSummary {
-  roi: string;
-  /** Vertices in the ROI with a finite value. */
-  n: number;
-  mean: number;
-  median: number;
-  std: number;
-  q25: number;
-  q75: number;
-}
-
-/**
- * Summaries of a per-vertex value `[N]` by ROI: `rois` is a label per vertex (`''` or null for
- * none) or a map ROI name -> mask `[N]`. ROIs appear in first-seen (or map) order.
- */
-export function summariseByRoi(values: ArrayLike<number>, rois: ArrayLike<string | null | undefined> | Record<string, ArrayLike<number | boolean>>): RoiSummary[] {
-  const N = values.length;
-  const masks: [string, ArrayLike<number | boolean>][] = [];
-  if (typeof (rois as ArrayLike<unknown>).length === 'number') {
-    const labels = rois as ArrayLike<string | null | undefined>;
-    if (labels.length !== N) throw new Error(`summariseByRoi: ${labels.length} ROI labels for ${N} values; give one label per vertex.`);
-    const byName = new Map<string, Uint8Array>();
-    for (let i = 0; i < N; i++) {
-      const r = labels[i];
-      if (!r) continue;
-      (byName.get(r) ?? byName.set(r, new Uint8Array(N)).get(r)!)[i] = 1;
-    }
-    masks.push(...byName.entries());
-  } else {
-    for (const [name, m] of Object.entries(rois as Record<string, ArrayLike<number | boolean>>)) {
-      if (m.length !== N) throw new Error(`summariseByRoi: the mask of ROI '${name}' has ${m.length} entries for ${N} values.`);
-      masks.push([name, m]);
-    }
-  }
-  return masks.map(([roi, mask]) => {
-    const { mean, median, count } = summarize(values, mask);
-    const v: number[] = [];
-    for (let i = 0; i < N; i++) if (mask[i] && Number.isFinite(values[i]!)) v.push(values[i]!);
-    const sorted = Float64Array.from(v).sort();
-    const std = count > 1 ? Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / (count - 1)) : NaN;
-    return { roi, n: count, mean, median, std, q25: quantile(sorted, 0.25), q75: quantile(sorted, 0.75) };
-  });
 }

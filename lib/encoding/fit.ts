@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { RgbImage } from '../io/image.js';
+import type { Matrix } from '../core/matrix.js';
 import { progress } from '../notebook/progress.js';
 import type { Backbone } from '../backbones/contract.js';
 import { buildTokenCache, fileImageSources, type TokenCache } from '../backbones/token-cache.js';
@@ -20,7 +21,7 @@ import type { AlgonautsSubject } from '../data/algonauts.js';
 import { FactorizedEncoder, type Selectors } from './model.js';
 import type { AdamW, AdamWConfig } from './optimizer.js';
 import { predictAll, trainEncoder, type EncoderData, type EpochReport } from './train.js';
-import { algonautsScore, pearsonPerVertex, r2PerVertex, summarize } from './metrics.js';
+import { algonautsScore, pearsonPerVertex, r2PerVertex } from './metrics.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { collectTokenFeatures, fitRidgeBaseline, type RidgeFeatureMode } from './ridge.js';
 import { clusterChannels, mixedTokenMap, roiPrincipalComponents, topChannelImage as channelImage } from './channels.js';
@@ -49,8 +50,8 @@ export interface RidgeOptions {
 }
 
 /** Per-layer ridge features [n, C k^2] of images `indices`: local tokens average-pooled to k x k, flattened (channel-major). */
-export async function collectGridFeatures(cache: Pick<TokenCache, 'getBatch'>, indices: readonly number[], k: number, batchSize = 64): Promise<{ data: Float32Array; shape: [number, number] }[]> {
-  let out: { data: Float32Array; shape: [number, number] }[] | null = null;
+export async function collectGridFeatures(cache: Pick<TokenCache, 'getBatch'>, indices: readonly number[], k: number, batchSize = 64): Promise<Matrix[]> {
+  let out: Matrix[] | null = null;
   for (let i = 0; i < indices.length; i += batchSize) {
     const b = await cache.getBatch(indices.slice(i, i + batchSize));
     b.local.forEach((t, l) => {
@@ -68,14 +69,6 @@ export async function collectGridFeatures(cache: Pick<TokenCache, 'getBatch'>, i
     tf.dispose([...b.local, ...b.global]);
   }
   return out ?? [];
-}
-
-/** One line of an ROI summary. */
-export interface RoiSummaryRow {
-  roi: string;
-  n: number;
-  mean: number;
-  median: number;
 }
 
 /** Options of {@link fitEncoder}. */
@@ -114,6 +107,8 @@ export interface FitEncoderOptions {
   progress?: boolean;
   /** Stop after this many steps in total (time budgets, tests). */
   stopAtStep?: number;
+  /** [N] noise ceiling (fraction) of the subject's vertices, lh then rh, when known (a synthetic subject's `groundTruth(subject).noiseCeiling`): adds the Algonauts score. */
+  noiseCeiling?: Float32Array;
 }
 
 /** What {@link fitEncoder} returns: the model and everything a notebook plots, as plain arrays. */
@@ -128,9 +123,9 @@ export interface EncoderFit {
   r2: Float32Array;
   /** [N] validation Pearson r. */
   pearson: Float32Array;
-  /** [N] Algonauts noise-normalised score (percent), when the noise ceiling is known. */
+  /** [N] Algonauts noise-normalised score (percent), when the noise ceiling was given. */
   score?: Float32Array;
-  /** [N] noise ceiling (fraction) when known (synthetic subjects' ground truth). */
+  /** [N] noise ceiling (fraction), as given in the options. */
   noiseCeiling?: Float32Array;
   /** One entry per step; `valR2` (mean over vertices) on the last step of each epoch. */
   history: { step: number; epoch: number; loss: number; valR2?: number }[];
@@ -139,9 +134,9 @@ export interface EncoderFit {
   /** [N, D] per-vertex weights (D = 128). */
   vertexWeights: Float32Array;
   ridge?: { bestLayer: Int32Array; r2: Float32Array; r2ByLayer: Float32Array };
-  /** Summary of a per-vertex value [N] in every ROI of the subject that has vertices. */
-  roiSummary(values: ArrayLike<number>): RoiSummaryRow[];
-  /** Boolean mask [N] of an ROI over all vertices (lh then rh). */
+  /** Mask [N] (lh then rh) of every ROI of the subject that has vertices: `summariseByRoi(values, fit.roiMasks)` summarises a per-vertex value. */
+  roiMasks: Record<string, Uint8Array>;
+  /** Mask [N] of one ROI over all vertices (lh then rh). */
   roiMask(roi: string): Uint8Array;
   split: { train: number[]; val: number[] };
   tokenCache: TokenCache;
@@ -149,21 +144,6 @@ export interface EncoderFit {
   topChannelImage(imageIndex: number, roi: string): Promise<RgbImage>;
   /** Frees the model and closes the token cache. */
   dispose(): Promise<void>;
-}
-
-/** Noise ceiling [N] from a synthetic subject's ground_truth/vertices.json, or undefined for real data. */
-export function readNoiseCeiling(subject: AlgonautsSubject): Float32Array | undefined {
-  const f = path.join(subject.dir, 'ground_truth', 'vertices.json');
-  if (!fs.existsSync(f)) return undefined;
-  const gt = JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, { noiseCeiling?: number[] }>;
-  const out = new Float32Array(subject.vertexCount.lh + subject.vertexCount.rh);
-  let o = 0;
-  for (const h of ['lh', 'rh'] as const) {
-    const nc = gt[h]?.noiseCeiling;
-    if (!nc) return undefined;
-    for (const k of subject.challengeIndex[h]) out[o++] = nc[k]!;
-  }
-  return out;
 }
 
 /** Fits the factorized encoding model (and the ridge baseline) on a subject; see the file comment. */
@@ -174,6 +154,10 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
   const bs = opts.batchSize ?? 8;
   const seed = opts.seed ?? 0;
   const showProgress = opts.progress ?? true;
+  const nVertices = subject.vertexCount.lh + subject.vertexCount.rh;
+  if (opts.noiseCeiling && opts.noiseCeiling.length !== nVertices) {
+    throw new Error(`fitEncoder: noiseCeiling has ${opts.noiseCeiling.length} values and the subject ${nVertices} vertices (lh ${subject.vertexCount.lh} + rh ${subject.vertexCount.rh}); give one per vertex, lh then rh.`);
+  }
   // 1. token cache
   if (!subject.trainImagePaths.length) throw new Error(`fitEncoder: subject ${subject.dir} has no training images (training_split/training_images).`);
   const sources = await fileImageSources(subject.trainImagePaths, 'stat');
@@ -264,7 +248,7 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
     r2 = Float32Array.from(r2PerVertex(pred, truth, N));
     pearson = Float32Array.from(pearsonPerVertex(pred, truth, N));
   }
-  const noiseCeiling = readNoiseCeiling(subject);
+  const { noiseCeiling } = opts;
   const score = noiseCeiling ? Float32Array.from(algonautsScore(pearson, noiseCeiling)) : undefined;
   // 7. selectors, weights, clusters
   const selectors = model.selectors();
@@ -284,13 +268,6 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
     const m = masks.get(roi);
     if (!m) throw new RangeError(`roiMask: no vertices in ROI '${roi}'. ROIs with vertices: ${[...masks.keys()].join(', ')}`);
     return m;
-  };
-  const roiSummary = (values: ArrayLike<number>): RoiSummaryRow[] => {
-    if (values.length !== N) throw new Error(`roiSummary: expected one value per vertex (${N}), found ${values.length}.`);
-    return [...masks].map(([roi, m]) => {
-      const s = summarize(values, m);
-      return { roi, n: s.count, mean: s.mean, median: s.median };
-    });
   };
   // 8. ridge baseline
   let ridge: EncoderFit['ridge'];
@@ -312,7 +289,7 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
   // 9. result
   return {
     model, layers: cache.layers.slice(), nLh, nRh, selectors, r2, pearson, score, noiseCeiling, history, clusters, vertexWeights, ridge,
-    roiSummary, roiMask, split, tokenCache: cache,
+    roiMasks: Object.fromEntries(masks), roiMask, split, tokenCache: cache,
     async topChannelImage(imageIndex: number, roi: string): Promise<RgbImage> {
       if (!(Number.isInteger(imageIndex) && imageIndex >= 0 && imageIndex < nImg)) throw new RangeError(`topChannelImage: image ${imageIndex} outside [0, ${nImg})`);
       const m = roiMask(roi);

@@ -1,6 +1,12 @@
 /**
  * Per-vertex scores of an encoding model: R², Pearson r, and the Algonauts 2023 noise-normalised
- * score. Inputs are row-major [B, N] arrays (images x vertices). Pure functions, float64 sums.
+ * score, and their summaries over vertices and ROIs. Inputs are row-major [B, N] arrays (images x
+ * vertices). Pure functions, float64 sums.
+ *
+ * Undefined scores are NaN, never a made-up number: R² of a vertex whose measured response is
+ * constant over the images (SS_tot = 0), Pearson r of a constant column, the score where the noise
+ * ceiling is 0. Every mean over vertices here (`meanFinite`, `summarize`, `summariseByRoi`) leaves
+ * NaN out.
  */
 
 function checkPair(pred: ArrayLike<number>, truth: ArrayLike<number>, n: number, what: string): number {
@@ -13,7 +19,7 @@ function checkPair(pred: ArrayLike<number>, truth: ArrayLike<number>, n: number,
   return pred.length / n;
 }
 
-/** R² per vertex: 1 - SS_res / SS_tot over the B images; pred, truth [B, N] -> [N] (NaN where the truth is constant). */
+/** R² per vertex (column): 1 - SS_res / SS_tot over the B images; pred, truth [B, N] -> [N] (NaN where the truth is constant: R² is undefined there). */
 export function r2PerVertex(pred: ArrayLike<number>, truth: ArrayLike<number>, n: number): Float64Array {
   const b = checkPair(pred, truth, n, 'r2PerVertex');
   const mean = new Float64Array(n);
@@ -97,6 +103,14 @@ export function algonautsScore(r: ArrayLike<number>, nc: ArrayLike<number>): Flo
   return out;
 }
 
+/** Mean of the finite values of a per-vertex score `[N]` (NaN entries are left out); NaN when none is finite. */
+export function meanFinite(values: ArrayLike<number>): number {
+  let s = 0;
+  let c = 0;
+  for (let i = 0; i < values.length; i++) if (Number.isFinite(values[i]!)) (s += values[i]!), c++;
+  return c ? s / c : NaN;
+}
+
 /** Mean and median of the finite values of a per-vertex score, optionally inside a vertex mask. */
 export function summarize(values: ArrayLike<number>, mask?: ArrayLike<number | boolean>): { mean: number; median: number; count: number } {
   const v: number[] = [];
@@ -110,4 +124,75 @@ export function summarize(values: ArrayLike<number>, mask?: ArrayLike<number | b
   const mid = v.length >> 1;
   const median = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
   return { mean: v.reduce((a, b) => a + b, 0) / v.length, median, count: v.length };
+}
+
+/** Quantile q in [0, 1] of ascending values `sorted`, linearly interpolated (NaN when empty). */
+export function quantile(sorted: Float64Array, q: number): number {
+  if (!sorted.length) return NaN;
+  const pos = q * (sorted.length - 1);
+  const i = Math.floor(pos);
+  const f = pos - i;
+  return i + 1 < sorted.length ? sorted[i]! * (1 - f) + sorted[i + 1]! * f : sorted[i]!;
+}
+
+/** One ROI's summary of a per-vertex value. */
+export interface RoiSummary {
+  roi: string;
+  /** Vertices in the ROI. */
+  vertices: number;
+  /** Of those, the vertices with a finite value: the ones summarised. */
+  n: number;
+  mean: number;
+  median: number;
+  std: number;
+  q25: number;
+  q75: number;
+}
+
+/** Options of {@link summariseByRoi}. */
+export interface RoiSummaryOptions {
+  /** For labels: the ROI a label counts toward (e.g. V1v and V1d toward V1); '' or null leaves the vertex out. Default: the label itself. */
+  group?: (label: string) => string | null;
+}
+
+/** The ROIs of `rois` as (name, mask [N]) pairs, in first-seen (or map) order. */
+function roiMasks(rois: ArrayLike<string | null | undefined> | Record<string, ArrayLike<number | boolean>>, N: number, group?: (label: string) => string | null): [string, ArrayLike<number | boolean>][] {
+  if (typeof (rois as ArrayLike<unknown>).length !== 'number') {
+    return Object.entries(rois as Record<string, ArrayLike<number | boolean>>).map(([name, m]) => {
+      if (m.length !== N) throw new Error(`summariseByRoi: the mask of ROI '${name}' has ${m.length} entries for ${N} values.`);
+      return [name, m];
+    });
+  }
+  const labels = rois as ArrayLike<string | null | undefined>;
+  if (labels.length !== N) throw new Error(`summariseByRoi: ${labels.length} ROI labels for ${N} values; give one label per vertex.`);
+  const byName = new Map<string, Uint8Array>();
+  for (let i = 0; i < N; i++) {
+    const r = labels[i];
+    const g = r ? (group ? group(r) : r) : null;
+    if (!g) continue;
+    (byName.get(g) ?? byName.set(g, new Uint8Array(N)).get(g)!)[i] = 1;
+  }
+  return [...byName.entries()];
+}
+
+/**
+ * Summaries of a per-vertex value `[N]` by ROI: `rois` is a label per vertex (`''` or null for
+ * none; `group` merges labels) or a map ROI name -> mask `[N]`. ROIs appear in first-seen (or map)
+ * order; NaN values are left out of every statistic.
+ */
+export function summariseByRoi(values: ArrayLike<number>, rois: ArrayLike<string | null | undefined> | Record<string, ArrayLike<number | boolean>>, opts: RoiSummaryOptions = {}): RoiSummary[] {
+  const N = values.length;
+  return roiMasks(rois, N, opts.group).map(([roi, mask]) => {
+    const v: number[] = [];
+    let vertices = 0;
+    for (let i = 0; i < N; i++) {
+      if (!mask[i]) continue;
+      vertices++;
+      if (Number.isFinite(values[i]!)) v.push(values[i]!);
+    }
+    const { mean, median, count } = summarize(v);
+    const sorted = Float64Array.from(v).sort();
+    const std = count > 1 ? Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / (count - 1)) : NaN;
+    return { roi, vertices, n: count, mean, median, std, q25: quantile(sorted, 0.25), q75: quantile(sorted, 0.75) };
+  });
 }

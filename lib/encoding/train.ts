@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
 import type { FactorizedEncoder, TokenBatch } from './model.js';
-import { pearsonPerVertex, r2PerVertex } from './metrics.js';
+import { meanFinite, pearsonPerVertex, r2PerVertex } from './metrics.js';
 import { AdamW, type AdamWConfig } from './optimizer.js';
 import { trainStep } from './train-step.js';
 
@@ -107,13 +107,6 @@ export async function predictAll(model: FactorizedEncoder, data: EncoderData, ba
     tf.dispose([p, target, ...tokens.local, ...tokens.global]);
   }
   return { pred, truth };
-}
-
-function meanFinite(a: ArrayLike<number>): number {
-  let s = 0;
-  let c = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) (s += a[i]!), c++;
-  return c ? s / c : NaN;
 }
 
 /** Trains the model (see the file comment); returns the reports of the epochs it finished, the optimizer (for resuming) and the step reached. */

@@ -10,49 +10,15 @@
  * - scale: the scale selector is lower (more local) in V1-V3 than in the category ROIs;
  * - R² per ROI set against the noise ceiling.
  * The ridge baseline gets the same layer and R² checks (it has no space or scale).
- * Pure functions over plain arrays; `readGroundTruth` is the only I/O.
+ * Pure functions over plain arrays: the truth comes from `groundTruth` (ground-truth.ts), the fit from
+ * anywhere; data-prep/science-check.ts runs the whole experiment (make a subject, fit, check).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type { AlgonautsSubject } from '../data/algonauts.js';
-import { FileFormatError } from '../io/errors.js';
+import type { VertexTruth } from './ground-truth.js';
 
 /** ROIs of V1-V3 (early visual). */
 export const EARLY_ROIS = ['V1v', 'V1d', 'V2v', 'V2d', 'V3v', 'V3d'] as const;
 /** Category ROIs of the synthetic world (floc ROIs plus food). */
 export const CATEGORY_ROIS = ['OFA', 'FFA-1', 'FFA-2', 'EBA', 'FBA-1', 'FBA-2', 'OPA', 'PPA', 'RSC', 'OWFA', 'VWFA-1', 'VWFA-2', 'food'] as const;
-
-/** A synthetic subject's ground truth over the selected vertices (lh then rh). */
-export interface VertexTruth {
-  /** [N] ROI name ('V1v', 'FFA-1', ..., 'food', 'other'). */
-  roi: string[];
-  /** [N] pRF centre in image units (x right, y up), NaN without a pRF. */
-  prfX: Float32Array;
-  prfY: Float32Array;
-  /** [N] intended depth and scale. */
-  depth: string[];
-  scale: string[];
-  /** [N] Algonauts noise ceiling (fraction). */
-  noiseCeiling: Float32Array;
-}
-
-/** Reads ground_truth/vertices.json of a synthetic subject, over its selected vertices (lh then rh). */
-export function readGroundTruth(subject: Pick<AlgonautsSubject, 'dir' | 'challengeIndex'>): VertexTruth {
-  const f = path.join(subject.dir, 'ground_truth', 'vertices.json');
-  if (!fs.existsSync(f)) throw new FileFormatError(f, 'the ground truth of a synthetic subject', 'no such file', 'The science check needs a synthetic subject (make-subject); real data has no ground truth.');
-  type Hemi = { roi: string[]; prfX: (number | null)[]; prfY: (number | null)[]; depth: string[]; scale: string[]; noiseCeiling: number[] };
-  const gt = JSON.parse(fs.readFileSync(f, 'utf8')) as { lh: Hemi; rh: Hemi };
-  const idx: ['lh' | 'rh', number][] = [...[...subject.challengeIndex.lh].map((k) => ['lh', k] as ['lh', number]), ...[...subject.challengeIndex.rh].map((k) => ['rh', k] as ['rh', number])];
-  const num = (v: number | null | undefined) => (v == null ? NaN : v);
-  return {
-    roi: idx.map(([h, k]) => gt[h].roi[k]!),
-    prfX: Float32Array.from(idx, ([h, k]) => num(gt[h].prfX[k])),
-    prfY: Float32Array.from(idx, ([h, k]) => num(gt[h].prfY[k])),
-    depth: idx.map(([h, k]) => gt[h].depth[k]!),
-    scale: idx.map(([h, k]) => gt[h].scale[k]!),
-    noiseCeiling: Float32Array.from(idx, ([h, k]) => gt[h].noiseCeiling[k]!),
-  };
-}
 
 /** Pearson r of the pairs where both are finite (NaN with fewer than 3). */
 export function pearsonFinite(x: ArrayLike<number>, y: ArrayLike<number>): number {
@@ -116,7 +82,8 @@ export interface ScienceReport {
 
 /** Inputs of {@link scienceChecks}: the fit as plain arrays and the ground truth. */
 export interface ScienceInput {
-  truth: VertexTruth;
+  /** The ground truth's fields the checks read (`groundTruth(subject)`). */
+  truth: Pick<VertexTruth, 'roi' | 'prfX' | 'prfY' | 'scale' | 'noiseCeiling'>;
   /** [N, L] layer weights, [N, 2] space (token grid, y down), [N] scale. */
   selectors: { layer: ArrayLike<number>; space: ArrayLike<number>; scale: ArrayLike<number> };
   L: number;
@@ -207,69 +174,4 @@ export function formatScienceTable(r: ScienceReport): string {
     r.r2.byRoi.map((x) => [x.roi, String(x.n), f3(x.noiseCeiling), f3(x.model), f3(x.ridge), f3(x.modelFraction), f3(x.ridgeFraction)]),
   );
   return `${table(rows)}\n\nvalidation R2 per ROI against the noise ceiling\n${table(roiRows)}\n\noverall: ${r.pass ? 'PASS' : 'FAIL'}`;
-}
-
-/** Options of {@link runScienceCheck}. */
-export interface ScienceRunOptions {
-  /** Subject folder; generated (size 'workshop', seed 1) when missing. */
-  subjectDir: string;
-  /** Built-in backbone (default 'mobilenetv2'). */
-  backbone?: 'mobilenetv2' | 'inceptionv3';
-  epochs?: number;
-  seed?: number;
-  /** Steps over which the regulariser decays (default 2000, the paper's; shorter runs may scale it down). */
-  regDecaySteps?: number;
-  /** Token cache folder (reused across runs). */
-  cacheDir?: string;
-  /** Checkpoint folder (resumes when present). */
-  checkpointDir?: string;
-  /** Writes report.json and table.txt here when given. */
-  outDir?: string;
-  ridge?: boolean | { features?: 'global' | 'pooled' | 'flat'; grid?: number; pca?: number };
-  log?: ((line: string) => void) | null;
-  progress?: boolean;
-}
-
-/** Fits the encoder (and ridge) on a synthetic subject with a built-in backbone and runs {@link scienceChecks}. */
-export async function runScienceCheck(opts: ScienceRunOptions): Promise<{ report: ScienceReport; table: string; seconds: { total: number } }> {
-  const t0 = Date.now();
-  const log = opts.log === undefined ? (s: string) => console.log(s) : opts.log ?? (() => {});
-  const { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION } = await import('./subject.js');
-  const { loadAlgonautsSubject } = await import('../data/algonauts.js');
-  const { loadBuiltinBackbone } = await import('../backbones/builtin.js');
-  const { fitEncoder } = await import('../encoding/fit.js');
-  const { writeFileAtomic } = await import('../io/atomic.js');
-  // 1. subject (generated when missing)
-  const world = syntheticWorldVersion(opts.subjectDir);
-  if (world === null || world < SYNTHETIC_WORLD_VERSION) {
-    log(`science check: generating the workshop subject in ${opts.subjectDir}${world === null ? '' : ` (it was made by synthetic world version ${world}, now ${SYNTHETIC_WORLD_VERSION})`}`);
-    if (world !== null && opts.checkpointDir && fs.existsSync(opts.checkpointDir)) {
-      throw new Error(`science check: checkpoint ${opts.checkpointDir} was fitted to the old subject in ${opts.subjectDir}; delete it (or pass another checkpoint folder) to refit on the regenerated subject`);
-    }
-    await makeAlgonautsSubject({ size: 'workshop', seed: 1, out: opts.subjectDir });
-  }
-  const subject = await loadAlgonautsSubject(opts.subjectDir);
-  const truth = readGroundTruth(subject);
-  // 2. fit
-  const backbone = await loadBuiltinBackbone(opts.backbone ?? 'mobilenetv2');
-  const fit = await fitEncoder({
-    subject, backbone, cacheDir: opts.cacheDir, epochs: opts.epochs ?? 10, seed: opts.seed ?? 0,
-    checkpointDir: opts.checkpointDir, ridge: opts.ridge ?? true, regDecaySteps: opts.regDecaySteps, log: opts.log, progress: opts.progress,
-  });
-  try {
-    // 3. checks
-    const report = scienceChecks({ truth, selectors: fit.selectors, L: fit.layers.length, r2: fit.r2, ridge: fit.ridge });
-    const table = formatScienceTable(report);
-    const seconds = { total: (Date.now() - t0) / 1000 };
-    if (opts.outDir) {
-      fs.mkdirSync(opts.outDir, { recursive: true });
-      const json = { subject: subject.dir, backbone: backbone.name, layerNames: fit.layers, ridge: opts.ridge ?? true, epochs: opts.epochs ?? 10, regDecaySteps: opts.regDecaySteps ?? 2000, seed: opts.seed ?? 0, vertices: { lh: fit.nLh, rh: fit.nRh }, seconds, history: fit.history.filter((h) => h.valR2 !== undefined), ...report };
-      await writeFileAtomic(path.join(opts.outDir, 'report.json'), JSON.stringify(json, null, 1) + '\n');
-      await writeFileAtomic(path.join(opts.outDir, 'table.txt'), table + '\n');
-    }
-    return { report, table, seconds };
-  } finally {
-    await fit.dispose();
-    await backbone.dispose();
-  }
 }

@@ -18,6 +18,7 @@ import { writeFreesurferSurface } from '../io/freesurfer.js';
 import { CATEGORIES, makeCortex, roiLabels, type Cortex, type HemisphereTruth } from './cortex.js';
 import { FSAVERAGE_N, ROI_FILES, type Hemi } from '../data/rois.js';
 import { ico, icoVertexCount } from './ico.js';
+import { groundTruthFile } from './ground-truth.js';
 import { Rng, subSeed } from '../core/rng.js';
 import { GRID, renderStimulus, sampleStimulus, stimulusFeatures, type StimulusSpec } from './stimuli.js';
 import { FEATURE_DIM, addTrialNoise, featureVector, noiseCeiling, noiselessSignal, readoutWeights, repeatCounts } from './responses.js';
@@ -26,21 +27,8 @@ import { categoryDprime, formatReport, retinotopy, splitHalf, pearson, type Repo
 
 export type SubjectSize = 'tiny' | 'workshop' | 'full';
 
-/** Version of the synthetic world's response model, written to ground_truth/vertices.json (2: the category patches OFA, EBA, OPA, OWFA weigh contrast 0.15, not 0.3). */
+/** Version of the synthetic world's response model, written to ground_truth/vertices.json and read by `syntheticWorldVersion` (2: the category patches OFA, EBA, OPA, OWFA weigh contrast 0.15, not 0.3). */
 export const SYNTHETIC_WORLD_VERSION = 2;
-
-/** The world version of a generated subject folder (ground_truth/vertices.json; 1 when it names none), or null when the folder holds no generated subject. */
-export function syntheticWorldVersion(dir: string): number | null {
-  const f = path.join(dir, 'ground_truth', 'vertices.json');
-  if (!fs.existsSync(f)) return null;
-  const buf = Buffer.alloc(200);
-  const fd = fs.openSync(f, 'r');
-  const got = fs.readSync(fd, buf, 0, buf.length, 0);
-  fs.closeSync(fd);
-  const head = buf.subarray(0, got).toString('utf8');
-  const m = /"version":\s*(\d+)/.exec(head);
-  return m ? Number(m[1]) : 1;
-}
 
 /** The three sizes: icosahedron order, training and test image counts, image side. */
 export const SIZES: Record<SubjectSize, { order: number; train: number; test: number; imageSize: number }> = {
@@ -205,7 +193,7 @@ export async function makeAlgonautsSubject(opts: MakeSubjectOptions): Promise<Ma
     tuning: Array.from({ length: h.roi.length }, (_, k) => Array.from(h.tuning.subarray(k * 6, k * 6 + 6), round)),
     flat: Array.from({ length: h.roi.length }, (_, k) => [round(h.flat[k * 2]!), round(h.flat[k * 2 + 1]!)]),
   });
-  await writeFileAtomic(p('ground_truth', 'vertices.json'), JSON.stringify({ version: SYNTHETIC_WORLD_VERSION, seed: opts.seed, size: opts.size, icoOrder: cortex.order, categories: CATEGORIES, lh: hemiJson(cortex.lh), rh: hemiJson(cortex.rh) }));
+  await writeFileAtomic(groundTruthFile(dir), JSON.stringify({ version: SYNTHETIC_WORLD_VERSION, seed: opts.seed, size: opts.size, icoOrder: cortex.order, categories: CATEGORIES, lh: hemiJson(cortex.lh), rh: hemiJson(cortex.rh) }));
   let a = 0, b = 0, c = 0;
   for (const r of repeats) r === 3 ? a++ : r === 2 ? b++ : c++;
   await writeFileAtomic(p('ground_truth', 'stimuli.json'), JSON.stringify({

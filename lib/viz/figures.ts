@@ -6,55 +6,62 @@
 import { colormap, colorSquare, layerArgmaxEntropy, layerEntropyColor, type Rgb } from './colormaps.js';
 import { type Flatmap, type FlatmapOptions, FlatmapError, flatmap, renderFlatmapPng } from './flatmap.js';
 import type { FlatLayout } from './layout.js';
+import { toMatrix, type MatrixInput } from '../core/matrix.js';
 
 /** Options shared by the selector figures (ROI outlines and labels, title, ...). */
 export type FigureOptions = Pick<FlatmapOptions, 'rois' | 'outlines' | 'roiLabels' | 'title' | 'key' | 'underlay' | 'background' | 'hemi'>;
 
-/** Reads `[N, k]` input given flat, as `{ shape, data }`, or as rows; returns the flat data and k. */
-function matrix(a: ArrayLike<number> | { shape: number[]; data: ArrayLike<number> } | ArrayLike<number>[], k: number | undefined, N: number, what: string): { data: Float32Array; k: number } {
-  if (a && typeof a === 'object' && 'shape' in a && Array.isArray((a as { shape: unknown }).shape)) {
-    const m = a as { shape: number[]; data: ArrayLike<number> };
-    if (m.shape.length !== 2) throw new FlatmapError(`${what}: expected [N, k], got shape [${m.shape.join(', ')}]`);
-    return { data: Float32Array.from(m.data), k: m.shape[1]! };
-  }
-  const arr = a as ArrayLike<unknown>;
-  if (arr.length && typeof arr[0] === 'object') {
-    const rows = a as ArrayLike<number>[];
-    const kk = rows[0]!.length;
-    const out = new Float32Array(rows.length * kk);
-    for (let i = 0; i < rows.length; i++) for (let j = 0; j < kk; j++) out[i * kk + j] = Number(rows[i]![j]);
-    return { data: out, k: kk };
-  }
-  const flat = Float32Array.from(a as ArrayLike<number>);
-  if (k) return { data: flat, k };
-  // infer k from the layout's vertex count (both hemispheres, or one)
-  for (const n of [N]) if (flat.length % n === 0) return { data: flat, k: flat.length / n };
-  throw new FlatmapError(`${what}: cannot tell k of a flat array of ${flat.length} values over ${N} vertices; pass it as [N, k] ({ shape, data } or rows) or give k`);
+/** Reads `[N, k]` input given as a Matrix, rows, or flat data (k given, else inferred from the layout's N vertices). */
+function matrix(a: MatrixInput, k: number | undefined, N: number, what: string): { data: Float32Array; k: number } {
+  const m = toMatrix(a, { rows: N, cols: k, what });
+  return { data: m.data, k: m.shape[1] };
 }
 
-/** Layer selector `[N, L]`: argmax layer coloured on coolwarm (early blue, late red), darkened by the normalised entropy of the weights, with a 2-D colour bar. */
-export function layerSelectorFigure(layerWeights: ArrayLike<number> | { shape: number[]; data: ArrayLike<number> } | ArrayLike<number>[], layout: FlatLayout,
-  opts: FigureOptions & { nLayers?: number; layerNames?: string[] } = {}): Flatmap {
+/** Layer names short enough for the colour key's ticks, else their numbers. */
+function tickNames(names: readonly string[] | undefined, L: number): [string, string] {
+  const first = names?.[0], last = names?.[L - 1];
+  return first && last && first.length <= 10 && last.length <= 10 ? [first, last] : ['1', String(L)];
+}
+
+/**
+ * Layer selector `[N, L]` as the paper draws it: argmax layer on coolwarm (early blue, late red), darkened by the normalised
+ * entropy of the weights, with a 2-D colour key. With `entropy: 'data'` (default) the entropy is stretched over the data's
+ * 2nd..98th percentile when the median entropy is above 0.8, so that a model whose weights are still spread (short training)
+ * shows its structure instead of a black map; the key's entropy ticks give the real values. 'absolute' always uses 0..1.
+ */
+export function layerSelectorFigure(layerWeights: MatrixInput, layout: FlatLayout,
+  opts: FigureOptions & { nLayers?: number; layerNames?: readonly string[]; entropy?: 'data' | 'absolute' } = {}): Flatmap {
+  const { nLayers, layerNames, entropy: stretch = 'data', ...figOpts } = opts;
   const N = layout.nLh + layout.nRh;
-  const { data, k: L } = matrix(layerWeights, opts.nLayers ?? opts.layerNames?.length, N, 'layerSelectorFigure');
+  const { data, k: L } = matrix(layerWeights, nLayers ?? layerNames?.length, N, 'layerSelectorFigure');
   const { argmax, entropy } = layerArgmaxEntropy(data, L);
+  // 1. the entropy range that maps to full..no darkening
+  let lo = 0, hi = 1;
+  if (stretch === 'data') {
+    const fin = Array.from(entropy).filter(Number.isFinite).sort((a, b) => a - b);
+    if (fin.length) {
+      const q = (f: number) => fin[Math.min(fin.length - 1, Math.max(0, Math.round(f * (fin.length - 1))))]!;
+      if (q(0.5) > 0.8 && q(0.98) - q(0.02) > 1e-4) { lo = q(0.02); hi = q(0.98); }
+    }
+  }
+  // 2. colours and key
   const rgb = new Float32Array(argmax.length * 3);
-  for (let i = 0; i < argmax.length; i++) rgb.set(layerEntropyColor(argmax[i]!, L, entropy[i]!), 3 * i);
-  const names = opts.layerNames ?? Array.from({ length: L }, (_, l) => String(l + 1));
+  for (let i = 0; i < argmax.length; i++) rgb.set(layerEntropyColor(argmax[i]!, L, (entropy[i]! - lo) / (hi - lo)), 3 * i);
+  const f2 = (v: number) => v.toFixed(2);
   const map = flatmap({ shape: [argmax.length, 3], data: rgb }, layout, {
-    ...opts, title: opts.title ?? 'Layer selector',
+    ...figOpts, title: opts.title ?? 'Layer selector',
     key: opts.key ?? {
       kind: 'square', title: 'layer × entropy',
       color: (u, v) => layerEntropyColor(Math.min(L - 1, Math.floor(u * L)), L, 1 - v),
-      xlabel: 'argmax layer', xticks: [names[0]!, names[L - 1]!], ylabel: 'entropy', yticks: ['1', '0'],
+      xlabel: 'argmax layer', xticks: tickNames(layerNames, L), ylabel: 'entropy', yticks: [f2(hi), f2(lo)],
     },
   });
-  map.selectors = { 'layer (argmax)': argmax.map((v) => v + 1), 'entropy': entropy };
+  map.selectors = { 'layer (argmax)': argmax.map((v) => v + 1), entropy };
   return map;
 }
 
 /** Space selector `[N, 2]` ((x, y) in [-1, 1] on the token grid) on a 2-D colour square. */
-export function spaceSelectorFigure(xy: ArrayLike<number> | { shape: number[]; data: ArrayLike<number> } | ArrayLike<number>[], layout: FlatLayout, opts: FigureOptions = {}): Flatmap {
+export function spaceSelectorFigure(xy: MatrixInput, layout: FlatLayout, opts: FigureOptions = {}): Flatmap {
   const N = layout.nLh + layout.nRh;
   const { data, k } = matrix(xy, 2, N, 'spaceSelectorFigure');
   if (k !== 2) throw new FlatmapError(`spaceSelectorFigure: expected [N, 2] positions, got [N, ${k}]`);
@@ -99,8 +106,8 @@ export function clusterFigure(labels: ArrayLike<number>, layout: FlatLayout, opt
 }
 
 /** One flatmap per layer of that layer's selector weight `[N, L]` (viridis, shared limits 0 .. max weight). */
-export function perLayerFigures(layerWeights: ArrayLike<number> | { shape: number[]; data: ArrayLike<number> } | ArrayLike<number>[], layout: FlatLayout,
-  opts: FigureOptions & { nLayers?: number; layerNames?: string[] } = {}): Flatmap[] {
+export function perLayerFigures(layerWeights: MatrixInput, layout: FlatLayout,
+  opts: FigureOptions & { nLayers?: number; layerNames?: readonly string[] } = {}): Flatmap[] {
   const N = layout.nLh + layout.nRh;
   const { data, k: L } = matrix(layerWeights, opts.nLayers ?? opts.layerNames?.length, N, 'perLayerFigures');
   const n = data.length / L;

@@ -7,19 +7,17 @@
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { ROI_FILES } from '../data/rois.js';
-import { spaceSelectorFigure, scaleSelectorFigure, r2Figure, clusterFigure, perLayerFigures, imageGrid, comparePanel,
+import { toMatrix, type MatrixInput } from '../core/matrix.js';
+import { meanFinite, summariseByRoi } from '../encoding/metrics.js';
+import { layerSelectorFigure, spaceSelectorFigure, scaleSelectorFigure, r2Figure, clusterFigure, perLayerFigures, imageGrid, comparePanel,
   trainingCurves, type GridImage, type TrainingHistory } from './figures.js';
-import { layerArgmaxEntropy, layerEntropyColor } from './colormaps.js';
 import { type Flatmap, FlatmapError, flatmap, renderFlatmapPng, flatmapPlotly2d, isNoRoi, type PlotlyFlatmap } from './flatmap.js';
 import type { FlatLayout } from './layout.js';
-
-/** A matrix as a fitted model gives it: flat `[N, k]` data, `{ shape, data }`, or rows. */
-export type MatrixLike = ArrayLike<number> | { shape: number[]; data: ArrayLike<number> } | ArrayLike<number>[];
 
 /** The parts of a fitted encoder (`fitEncoder`'s result) that the paper's figures read. N = nLh + nRh vertices, L layers. */
 export interface EncoderFitLike {
   /** Selectors: layer `[N, L]` softmax weights, space `[N, 2]` (x, y) in [-1, 1], scale `[N]` (0 local, 1 global). */
-  selectors: { layer: MatrixLike; space: MatrixLike; scale: ArrayLike<number> };
+  selectors: { layer: MatrixInput; space: MatrixInput; scale: ArrayLike<number> };
   /** Validation R² per vertex `[N]`. */
   r2: ArrayLike<number>;
   /** Noise-normalised Algonauts score per vertex `[N]` (0..100), when the noise ceiling is known. */
@@ -84,59 +82,10 @@ async function single(name: string, map: Flatmap, width: number): Promise<PaperF
   return { name, title: map.title ?? name, png: await renderFlatmapPng(map, { width }), map };
 }
 
-/** Layer names short enough for the colour key's ticks, else their numbers. */
-function tickNames(names: string[] | undefined, L: number): [string, string] {
-  const first = names?.[0], last = names?.[L - 1];
-  return first && last && first.length <= 10 && last.length <= 10 ? [first, last] : ['1', String(L)];
-}
-
-/**
- * Layer-selector flatmap as the paper draws it (argmax layer on coolwarm, darkened by normalised entropy), with the entropy
- * stretched over the data's 2nd..98th percentile when `entropy` is 'data' (default) and the median entropy is above 0.8, so
- * that a model whose weights are still spread (short training) shows its structure instead of a black map; the key's entropy
- * ticks give the real values. 'absolute' always uses 0..1.
- */
-export function layerSelectorMap(layerWeights: MatrixLike, layout: FlatLayout, opts: { rois?: string[]; outlines?: boolean; roiLabels?: boolean | string[]; title?: string; layerNames?: string[]; entropy?: 'data' | 'absolute' } = {}): Flatmap {
-  const N = vertexCount(layout);
-  const { k: L } = matrixShape(layerWeights, N);
-  const flat = matrixData(layerWeights, N, L);
-  const { argmax, entropy } = layerArgmaxEntropy(flat, L);
-  let lo = 0, hi = 1;
-  if ((opts.entropy ?? 'data') === 'data') {
-    const fin = Array.from(entropy).filter(Number.isFinite).sort((a, b) => a - b);
-    if (fin.length) {
-      const q = (f: number) => fin[Math.min(fin.length - 1, Math.max(0, Math.round(f * (fin.length - 1))))]!;
-      if (q(0.5) > 0.8 && q(0.98) - q(0.02) > 1e-4) { lo = q(0.02); hi = q(0.98); }
-    }
-  }
-  const rgb = new Float32Array(N * 3);
-  for (let i = 0; i < N; i++) rgb.set(layerEntropyColor(argmax[i]!, L, (entropy[i]! - lo) / (hi - lo)), 3 * i);
-  const [t0, t1] = tickNames(opts.layerNames, L);
-  const f2 = (v: number) => v.toFixed(2);
-  const map = flatmap({ shape: [N, 3], data: rgb }, layout, {
-    rois: opts.rois, outlines: opts.outlines, roiLabels: opts.roiLabels, title: opts.title ?? 'Layer selector',
-    key: { kind: 'square', title: 'layer × entropy', color: (u, v) => layerEntropyColor(Math.min(L - 1, Math.floor(u * L)), L, 1 - v),
-      xlabel: 'argmax layer', xticks: [t0, t1], ylabel: 'entropy', yticks: [f2(hi), f2(lo)] },
-  });
-  map.selectors = { 'layer (argmax)': argmax.map((v) => v + 1), entropy };
-  return map;
-}
-
-function matrixData(a: MatrixLike, N: number, k: number): Float32Array {
-  if (a && typeof a === 'object' && 'shape' in a && Array.isArray((a as { shape: unknown }).shape)) return Float32Array.from((a as { data: ArrayLike<number> }).data);
-  const arr = a as ArrayLike<unknown>;
-  if (arr.length && typeof arr[0] === 'object') {
-    const rows = a as ArrayLike<number>[], out = new Float32Array(N * k);
-    for (let i = 0; i < rows.length; i++) for (let j = 0; j < k; j++) out[i * k + j] = Number(rows[i]![j]);
-    return out;
-  }
-  return Float32Array.from(a as ArrayLike<number>);
-}
-
 /** Layer selector: argmax layer on coolwarm (early blue, late red), darkened by normalised entropy, with a 2-D colour key. */
 export async function paperLayerSelector(fit: EncoderFitLike, layout: FlatLayout, opts: PaperFigureOptions = {}): Promise<PaperFigure> {
   const names = layerNames(fit);
-  const map = layerSelectorMap(fit.selectors.layer, layout, { ...roiOpts(layout, opts), title: opts.title ?? 'Layer selector', layerNames: names });
+  const map = layerSelectorFigure(fit.selectors.layer, layout, { ...roiOpts(layout, opts), title: opts.title ?? 'Layer selector', layerNames: names });
   return single('layer_selector', map, opts.width ?? 1400);
 }
 
@@ -219,35 +168,20 @@ export async function paperModelVsRidge(fit: EncoderFitLike, layout: FlatLayout,
   let hi = 0;
   for (const a of [fit.r2, fit.ridge.r2]) for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) hi = Math.max(hi, a[i]!);
   const names = layerNames(fit);
-  const layer = matrixShape(fit.selectors.layer, N);
-  const L = layer.k;
+  const L = toMatrix(fit.selectors.layer, { rows: N, cols: names?.length, what: 'paperModelVsRidge: selectors.layer' }).shape[1];
   // the ridge's choice as one-hot layer weights: full saturation (zero entropy), same colours as the model's map
   const oneHot = new Float32Array(N * L);
   for (let i = 0; i < N; i++) { const b = Math.round(Number(fit.ridge.bestLayer[i])); if (b >= 0 && b < L) oneHot[i * L + b] = 1; else for (let l = 0; l < L; l++) oneHot[i * L + l] = NaN; }
   const maps = [
     r2Figure(fit.r2, layout, { ...ro, vmax: hi || 1, title: 'Factorized encoder: R²' }),
     r2Figure(fit.ridge.r2, layout, { ...ro, vmax: hi || 1, title: 'Ridge baseline: R²' }),
-    layerSelectorMap(fit.selectors.layer, layout, { ...ro, layerNames: names, title: 'Encoder: layer selector' }),
-    layerSelectorMap({ shape: [N, L], data: oneHot }, layout, { ...ro, layerNames: names, entropy: 'absolute', title: 'Ridge: best layer per vertex' }),
+    layerSelectorFigure(fit.selectors.layer, layout, { ...ro, layerNames: names, title: 'Encoder: layer selector' }),
+    layerSelectorFigure({ shape: [N, L], data: oneHot }, layout, { ...ro, layerNames: names, entropy: 'absolute', title: 'Ridge: best layer per vertex' }),
   ];
   const w = Math.round((opts.width ?? 1800) / 2);
-  const title = opts.title ?? `Model vs ridge baseline (mean R² ${mean(fit.r2).toFixed(3)} vs ${mean(fit.ridge.r2).toFixed(3)})`;
+  const title = opts.title ?? `Model vs ridge baseline (mean R² ${meanFinite(fit.r2).toFixed(3)} vs ${meanFinite(fit.ridge.r2).toFixed(3)})`;
   const png = await comparePanel(maps, { cols: 2, width: w, height: Math.round(w * 0.55), title });
   return { name: 'model_vs_ridge', title, png, maps };
-}
-
-function matrixShape(a: MatrixLike, N: number): { k: number } {
-  if (a && typeof a === 'object' && 'shape' in a && Array.isArray((a as { shape: unknown }).shape)) return { k: (a as { shape: number[] }).shape[1]! };
-  const arr = a as ArrayLike<unknown>;
-  if (arr.length && typeof arr[0] === 'object') return { k: (arr[0] as ArrayLike<number>).length };
-  if (arr.length % N !== 0) throw new FlatmapError(`paper figures: a layer matrix of ${arr.length} values is not [${N}, L]`);
-  return { k: arr.length / N };
-}
-
-function mean(a: ArrayLike<number>): number {
-  let s = 0, n = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) { s += a[i]!; n++; }
-  return n ? s / n : NaN;
 }
 
 /** Every paper figure the fit has data for, in paper order (layer, space, scale, R², clusters, per-layer, ridge, curves). */
@@ -317,22 +251,18 @@ export function roiGroup(name: string): string {
   return m ? m[1]! : name;
 }
 
-/** One row per ROI (grouped by `roiGroup`, in first-seen order): vertex count and the mean of each metric over its vertices. */
+/**
+ * One row per ROI (labels grouped by `roiGroup`, in first-seen order): its vertex count and the mean of each metric over its
+ * vertices (NaN left out), from {@link summariseByRoi}.
+ */
 export function roiSummaryRows(values: Record<string, ArrayLike<number>>, rois: ArrayLike<string | null | undefined>, opts: { group?: (name: string) => string } = {}): { roi: string; n: number; [metric: string]: number | string }[] {
   const group = opts.group ?? roiGroup;
   const names = Object.keys(values);
   for (const k of names) if (values[k]!.length !== rois.length) throw new FlatmapError(`roiSummaryRows: '${k}' has ${values[k]!.length} values, rois has ${rois.length}`);
-  const acc = new Map<string, { n: number; s: number[]; c: number[] }>();
-  for (let i = 0; i < rois.length; i++) {
-    const r = rois[i];
-    if (isNoRoi(r)) continue;
-    const g = group(r as string);
-    let a = acc.get(g);
-    if (!a) acc.set(g, (a = { n: 0, s: names.map(() => 0), c: names.map(() => 0) }));
-    a.n++;
-    names.forEach((k, j) => { const v = Number(values[k]![i]); if (Number.isFinite(v)) { a!.s[j]! += v; a!.c[j]!++; } });
-  }
-  return [...acc].map(([roi, a]) => ({ roi, n: a.n, ...Object.fromEntries(names.map((k, j) => [k, a.c[j] ? a.s[j]! / a.c[j]! : NaN])) }));
+  const byRoi = { group: (r: string) => (isNoRoi(r) ? null : group(r)) };
+  const summaries = names.map((k) => summariseByRoi(values[k]!, rois, byRoi));
+  const order = summaries[0] ?? summariseByRoi(new Float32Array(rois.length), rois, byRoi);
+  return order.map((s, r) => ({ roi: s.roi, n: s.vertices, ...Object.fromEntries(names.map((k, j) => [k, summaries[j]![r]!.mean])) }));
 }
 
 /** A Markdown table of rows (numbers to `digits` decimals, default 3). */
@@ -350,7 +280,7 @@ export async function paperCompareBackbones(fits: Record<string, EncoderFitLike>
   const names = Object.keys(fits);
   if (!names.length) throw new FlatmapError('paperCompareBackbones: no fits given');
   const ro = { ...roiOpts(layout, opts), roiLabels: false as const };
-  const layerMaps = names.map((n) => layerSelectorMap(fits[n]!.selectors.layer, layout, { ...ro, layerNames: layerNames(fits[n]!), title: `${n}: layer selector` }));
+  const layerMaps = names.map((n) => layerSelectorFigure(fits[n]!.selectors.layer, layout, { ...ro, layerNames: layerNames(fits[n]!), title: `${n}: layer selector` }));
   const scaleMaps = names.map((n) => { checkLength(fits[n]!.selectors.scale, vertexCount(layout), `${n} selectors.scale`); return scaleSelectorFigure(fits[n]!.selectors.scale, layout, { ...ro, title: `${n}: scale selector` }); });
   const w = Math.round((opts.width ?? 1800) / Math.min(names.length, 3));
   const h = Math.round(w * 0.5);

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   FileFormatError, readNpy, writeNpy, ico, icoVertexCount, makeCortex, Rng,
-  makeAlgonautsSubject, loadAlgonautsSubject, noiseCeiling, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
+  makeAlgonautsSubject, loadAlgonautsSubject, noiseCeiling, groundTruth, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
 } from 'brainnet';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-data-'));
@@ -95,6 +95,22 @@ describe('synthetic Algonauts subject (tiny) through the real-data loader', () =
     assert.deepEqual(s.split({ seed: 1 }).val, sp.val);
     const streamed = await loadAlgonautsSubject(dir, { fmri: 'stream' });
     assert.deepEqual(await streamed.fmriRows('rh', 10, 12), rows);
+  });
+
+  it('groundTruth reads it: every challenge vertex of a folder, the loaded vertices of a subject, nothing for real data', async () => {
+    const raw = JSON.parse(fs.readFileSync(path.join(dir, 'ground_truth/vertices.json'), 'utf8'));
+    const all = groundTruth(dir)!;
+    assert.equal(all.nLh, 297);
+    assert.deepEqual(all.roi, [...raw.lh.roi, ...raw.rh.roi]);
+    assert.deepEqual(Array.from(all.noiseCeiling), Array.from(Float32Array.from([...raw.lh.noiseCeiling, ...raw.rh.noiseCeiling])));
+    assert.ok(all.prfX.some((v) => Number.isNaN(v)), 'no pRF: NaN');
+    const s = await loadAlgonautsSubject(dir);
+    assert.deepEqual(groundTruth(s)!.fsIndex, Int32Array.from([...s.fsIndex.lh, ...s.fsIndex.rh]));
+    assert.equal(groundTruth(path.join(tmp, 'no-such-subject')), undefined);
+    const bad = path.join(tmp, 'bad-truth', 'ground_truth');
+    fs.mkdirSync(bad, { recursive: true });
+    fs.writeFileSync(path.join(bad, 'vertices.json'), JSON.stringify({ lh: { ...raw.lh, noiseCeiling: undefined }, rh: raw.rh }));
+    assert.throws(() => groundTruth(path.dirname(bad)), (e: Error) => e instanceof FileFormatError && /no lh\.noiseCeiling/.test(e.message));
   });
 
   it('writes a documented ground truth that matches the loader', async () => {

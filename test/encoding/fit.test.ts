@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {
-  collectGridFeatures, fitEncoder, loadAlgonautsSubject, makeAlgonautsSubject, readCheckpointHeader, readGroundTruth, scienceChecks, formatScienceTable, tfjsLayersBackbone,
+  collectGridFeatures, fitEncoder, groundTruth, loadAlgonautsSubject, makeAlgonautsSubject, readCheckpointHeader, scienceChecks, formatScienceTable, summariseByRoi, tfjsLayersBackbone,
   type AlgonautsSubject, type Backbone,
 } from 'brainnet';
 
@@ -41,8 +41,9 @@ describe('fitEncoder', function () {
   it('fits, returns plain arrays of the documented shapes, and resumes from its checkpoint', async () => {
     const epochsSeen: number[] = [];
     const lines: string[] = [];
+    const truth = groundTruth(subject)!;
     const common = { subject, backbone, cacheDir: path.join(dir, 'cache'), epochs: 2, batchSize: 8, seed: 1, valFraction: 0.25, checkpointDir: path.join(dir, 'ckpt'), progress: false, log: (s: string) => lines.push(s) };
-    const fit = await fitEncoder({ ...common, onEpoch: (r) => epochsSeen.push(r.epoch) });
+    const fit = await fitEncoder({ ...common, noiseCeiling: truth.noiseCeiling, onEpoch: (r) => epochsSeen.push(r.epoch) });
     const N = subject.vertexCount.lh + subject.vertexCount.rh;
     const L = 3;
     assert.deepEqual(fit.layers, ['c1', 'c2', 'c3']);
@@ -53,6 +54,7 @@ describe('fitEncoder', function () {
     assert.equal(fit.r2.length, N);
     assert.equal(fit.pearson.length, N);
     assert.ok(fit.score && fit.score.length === N, 'the synthetic subject knows its noise ceiling');
+    assert.deepEqual(fit.noiseCeiling, truth.noiseCeiling);
     assert.ok(fit.score.every((s) => Number.isNaN(s) || (s >= 0 && s <= 100)));
     assert.equal(fit.vertexWeights.length, N * 128);
     assert.equal(fit.clusters.length, N);
@@ -69,15 +71,16 @@ describe('fitEncoder', function () {
     // selectors moved off their zero-initialised start (uniform layers, centre, scale 0.5)
     assert.ok(fit.selectors.space.some((v) => Math.abs(v) > 1e-4));
     // ROI summary over the subject's ROIs
-    const rs = fit.roiSummary(fit.r2);
+    const rs = summariseByRoi(fit.r2, fit.roiMasks);
     const v1 = rs.find((r) => r.roi === 'V1v');
     assert.ok(v1 && v1.n > 0 && Number.isFinite(v1.mean));
-    assert.throws(() => fit.roiSummary(new Float32Array(3)), /one value per vertex/);
+    assert.deepEqual(Array.from(fit.roiMask('V1v')), Array.from(fit.roiMasks['V1v']!));
+    assert.throws(() => summariseByRoi(new Float32Array(3), fit.roiMasks), /has \d+ entries for 3 values/);
     // top-channel image of an ROI
     const img = await fit.topChannelImage(0, 'V1v');
     assert.equal(img.data.length, img.width * img.height * 3);
     // the science checks run on any fit (their pass/fail needs the workshop subject; see science.slow.ts)
-    const rep = scienceChecks({ truth: readGroundTruth(subject), selectors: fit.selectors, L, r2: fit.r2, ridge: fit.ridge });
+    const rep = scienceChecks({ truth, selectors: fit.selectors, L, r2: fit.r2, ridge: fit.ridge });
     assert.match(formatScienceTable(rep), /layer gap/);
     const params = fit.model.namedParams().map(([, v]) => Float32Array.from(v.dataSync() as Float32Array));
     await fit.dispose();
@@ -89,6 +92,7 @@ describe('fitEncoder', function () {
     assert.ok(lines.some((l) => /resuming from .* at step 6/.test(l)));
     assert.equal(again.history.length, 6, 'history comes back from the checkpoint');
     assert.equal(again.ridge, undefined);
+    assert.equal(again.score, undefined, 'no noise ceiling given, no score');
     again.model.namedParams().forEach(([name, v], i) => assert.deepEqual(Float32Array.from(v.dataSync() as Float32Array), params[i], name));
     assert.deepEqual(again.r2, fit.r2);
     await again.dispose();

@@ -17,7 +17,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { runScienceCheck } from 'brainnet';
+import { runScienceCheck } from '../../data-prep/science-run';
 
 const ROOT = path.join(__dirname, '..', '..');
 

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {
-  AdamW, FactorizedEncoder, NonFiniteLossError, algonautsScore, algonautsNoiseCeiling, pearsonPerVertex, r2PerVertex, trainEncoder,
+  AdamW, FactorizedEncoder, NonFiniteLossError, algonautsScore, algonautsNoiseCeiling, meanFinite, pearsonPerVertex, r2PerVertex, summariseByRoi, trainEncoder,
   type EncoderData,
 } from 'brainnet';
 
@@ -130,5 +130,15 @@ describe('encoding metrics', () => {
     assert.ok(Math.abs(s[0]! - Math.min(100, (25 / nc[0]!))) < 1e-9);
     assert.equal(s[1], 0);
     assert.throws(() => r2PerVertex([1, 2, 3], [1, 2], 1), /same shape/);
+  });
+
+  it('a constant target has no R² (NaN), and means over vertices leave NaN out', () => {
+    // 3 images x 2 vertices; vertex 1's measured response is constant
+    const r2 = r2PerVertex([1, 5, 2, 5, 3, 6], [1, 4, 2, 4, 3, 4], 2);
+    assert.equal(r2[0], 1);
+    assert.ok(Number.isNaN(r2[1]!));
+    assert.equal(meanFinite(r2), 1);
+    assert.ok(Number.isNaN(meanFinite([NaN])));
+    assert.deepEqual(summariseByRoi(r2, ['V1', 'V1']).map((s) => [s.vertices, s.n, s.mean]), [[2, 1, 1]]);
   });
 });

@@ -3,24 +3,18 @@
  * intended depth, scale from its intended scale, space from its pRF, R² high inside ROIs, clusters by ROI, a ridge
  * baseline that picks the intended depth. The paper figures drawn from it must show the truth.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { type EncoderFitLike, loadAlgonautsSubject, makeAlgonautsSubject, subjectFlatLayout, subjectRoiLabels, type FlatLayout } from 'brainnet';
-
-interface Truth { fsIndex: number[]; roi: string[]; depth: string[]; scale: string[]; prfX: (number | null)[]; prfY: (number | null)[] }
+import { type EncoderFitLike, groundTruth, loadAlgonautsSubject, makeAlgonautsSubject, subjectFlatLayout, subjectRoiLabels, type FlatLayout } from 'brainnet';
 
 export const L = 8;
 export const DEPTH_LAYER: Record<string, number> = { early: 1, mid: 4, late: 7 };
 
 /** Makes (or reuses) a tiny subject in `dir` and returns its layout, ROI names, truth and a ground-truth fit. */
 export async function groundTruthFit(dir: string): Promise<{ layout: FlatLayout; rois: string[]; truthRoi: string[]; depth: string[]; fit: EncoderFitLike }> {
-  if (!fs.existsSync(path.join(dir, 'ground_truth', 'vertices.json'))) await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: dir, train: 12, test: 4 });
+  if (!groundTruth(dir)) await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: dir, train: 12, test: 4 });
   const subject = await loadAlgonautsSubject(dir);
   const layout = await subjectFlatLayout(subject);
   const rois = await subjectRoiLabels(subject);
-  const gt: { lh: Truth; rh: Truth } = JSON.parse(fs.readFileSync(path.join(dir, 'ground_truth', 'vertices.json'), 'utf8'));
-  const truthRoi = [...gt.lh.roi, ...gt.rh.roi], depth = [...gt.lh.depth, ...gt.rh.depth], scaleT = [...gt.lh.scale, ...gt.rh.scale];
-  const px = [...gt.lh.prfX, ...gt.rh.prfX], py = [...gt.lh.prfY, ...gt.rh.prfY];
+  const { roi: truthRoi, depth, scale: scaleT, prfX: px, prfY: py } = groundTruth(subject)!;
   const N = truthRoi.length;
   const layer = new Float32Array(N * L), space = new Float32Array(N * 2), scale = new Float32Array(N), r2 = new Float32Array(N);
   const clusters = new Float32Array(N), bestLayer = new Int32Array(N), ridgeR2 = new Float32Array(N);
@@ -30,8 +24,8 @@ export async function groundTruthFit(dir: string): Promise<{ layout: FlatLayout;
     let s = 0;
     for (let l = 0; l < L; l++) s += (layer[i * L + l] = Math.exp(-((l - c) ** 2) / (depth[i] === 'none' ? 20 : 1.2)));
     for (let l = 0; l < L; l++) layer[i * L + l]! /= s;
-    space[2 * i] = Math.max(-1, Math.min(1, px[i] ?? 0));
-    space[2 * i + 1] = Math.max(-1, Math.min(1, py[i] ?? 0));
+    space[2 * i] = Math.max(-1, Math.min(1, Number.isNaN(px[i]!) ? 0 : px[i]!)); // no pRF: the centre
+    space[2 * i + 1] = Math.max(-1, Math.min(1, Number.isNaN(py[i]!) ? 0 : py[i]!));
     scale[i] = scaleT[i] === 'global' ? 0.85 : scaleT[i] === 'local' ? 0.15 : 0.5;
     const inRoi = !!truthRoi[i] && truthRoi[i] !== 'none' && truthRoi[i] !== 'Unknown';
     r2[i] = inRoi ? 0.3 + 0.2 * Math.sin(i) ** 2 : 0.02;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createCanvas, loadImage } from 'canvas';
-import { flatmapGeometry, layerSelectorMap, layoutCentroid, markdownTable, paperCompareBackbones, paperFigures, paperRoiScores, paperLayerSelector, paperPlotly, paperTopChannels, pngSize, roiSummaryRows, writePaperFigures } from 'brainnet';
+import { flatmapGeometry, layerSelectorFigure, layoutCentroid, markdownTable, paperCompareBackbones, paperFigures, paperRoiScores, paperLayerSelector, paperPlotly, paperTopChannels, pngSize, roiSummaryRows, writePaperFigures } from 'brainnet';
 import { groundTruthFit } from './fake-fit';
 
 async function pixels(png: Uint8Array) {
@@ -99,9 +99,9 @@ describe('viz/paper: one-call paper figures from a fit', function () {
     const spread = Float32Array.from(w, (v) => 0.95 / L + 0.05 * v);
     const ffa = g.rois.map((r, i) => (r.startsWith('FFA') ? i : -1)).filter((i) => i >= 0);
     const meanRgb = (m: { colors: Float32Array }) => [0, 1, 2].map((c) => ffa.reduce((s, i) => s + m.colors[3 * i + c]!, 0) / ffa.length);
-    const abs = meanRgb(layerSelectorMap({ shape: [N, L], data: spread }, g.layout, { entropy: 'absolute' }));
+    const abs = meanRgb(layerSelectorFigure({ shape: [N, L], data: spread }, g.layout, { entropy: 'absolute' }));
     assert.ok(Math.max(...abs) < 0.25, `absolute: dark (${abs})`);
-    const map = layerSelectorMap({ shape: [N, L], data: spread }, g.layout);
+    const map = layerSelectorFigure({ shape: [N, L], data: spread }, g.layout);
     const rgb = meanRgb(map);
     assert.ok(rgb[0]! > rgb[2]! + 0.15 && rgb[0]! > abs[0]! + 0.15, `stretched: FFA bright red (${rgb}; absolute ${abs})`);
     assert.equal(map.key?.kind, 'square');

@@ -10,11 +10,9 @@ import * as path from 'node:path';
 import { createCanvas, loadImage } from 'canvas';
 import {
   type FlatLayout, type Flatmap, clusterFigure, comparePanel, flatmapGeometry, flatmapHeight, flatmapPlotly, imageGrid, layerSelectorFigure,
-  layoutCentroid, makeAlgonautsSubject, perLayerFigures, pngSize, projectionLayout, r2Figure, readFreesurferSurface, renderFlatmapPng,
+  groundTruth, layoutCentroid, makeAlgonautsSubject, perLayerFigures, pngSize, projectionLayout, r2Figure, readFreesurferSurface, renderFlatmapPng,
   renderVegaLite, scaleSelectorFigure, spaceSelectorFigure, trainingCurves,
 } from 'brainnet';
-
-interface Truth { fsIndex: number[]; roi: string[]; depth: string[]; scale: string[]; prfX: (number | null)[]; prfY: (number | null)[] }
 
 async function pixels(png: Uint8Array) {
   const img = await loadImage(Buffer.from(png));
@@ -37,12 +35,10 @@ describe('viz: selector figures and panels', function () {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-vizfig-'));
     await makeAlgonautsSubject({ size: 'tiny', seed: 2, out: dir, train: 12, test: 4 });
-    const gt: { lh: Truth; rh: Truth } = JSON.parse(fs.readFileSync(path.join(dir, 'ground_truth', 'vertices.json'), 'utf8'));
+    const gt = groundTruth(dir)!;
     const spheres = { lh: await readFreesurferSurface(path.join(dir, 'surfaces', 'lh.sphere')), rh: await readFreesurferSurface(path.join(dir, 'surfaces', 'rh.sphere')) };
-    layout = await projectionLayout(spheres, { vertices: { lh: gt.lh.fsIndex, rh: gt.rh.fsIndex } });
-    rois = [...gt.lh.roi, ...gt.rh.roi];
-    depth = [...gt.lh.depth, ...gt.rh.depth];
-    scale = [...gt.lh.scale, ...gt.rh.scale];
+    layout = await projectionLayout(spheres, { vertices: { lh: gt.fsIndex.subarray(0, gt.nLh), rh: gt.fsIndex.subarray(gt.nLh) } });
+    ({ roi: rois, depth, scale } = gt);
     N = rois.length;
     // layer weights as a fitted model would give them: a softmax peaked at the vertex's intended depth
     weights = new Float32Array(N * L);

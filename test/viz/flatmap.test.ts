@@ -9,11 +9,9 @@ import * as path from 'node:path';
 import { createCanvas, loadImage } from 'canvas';
 import {
   type FlatLayout, type Surface, FlatmapError, LayoutError, colormap, flatLayoutFromPatches, flatLayoutFromSurfaces, flatmap,
-  flatmapGeometry, flatmapPlotly, flatmapPlotly2d, layoutCentroid, makeAlgonautsSubject, projectionLayout, readFlatLayout, readFreesurferSurface,
+  flatmapGeometry, flatmapPlotly, flatmapPlotly2d, groundTruth, layoutCentroid, makeAlgonautsSubject, projectionLayout, readFlatLayout, readFreesurferSurface,
   readPatch, renderFlatmapPng, writePatch, loadAlgonautsSubject, subjectFlatLayout,
 } from 'brainnet';
-
-interface Truth { fsIndex: number[]; roi: string[]; depth: string[] }
 
 const EARLY = new Set(['V1v', 'V1d', 'V2v', 'V2d', 'V3v', 'V3d', 'hV4']);
 
@@ -36,7 +34,7 @@ const rgb255 = (c: number[]) => c.map((v) => Math.round(255 * v));
 describe('viz: flatmaps on a synthetic subject', function () {
   this.timeout(120000);
   let dir: string;
-  let gt: { lh: Truth; rh: Truth };
+  let vertices: { lh: Int32Array; rh: Int32Array };
   let spheres: { lh: Surface; rh: Surface };
   let layout: FlatLayout;
   let rois: string[];
@@ -44,17 +42,18 @@ describe('viz: flatmaps on a synthetic subject', function () {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-viz-'));
     await makeAlgonautsSubject({ size: 'tiny', seed: 1, out: dir, train: 12, test: 4 });
-    gt = JSON.parse(fs.readFileSync(path.join(dir, 'ground_truth', 'vertices.json'), 'utf8'));
+    const gt = groundTruth(dir)!;
+    vertices = { lh: gt.fsIndex.subarray(0, gt.nLh), rh: gt.fsIndex.subarray(gt.nLh) };
     spheres = { lh: await readFreesurferSurface(path.join(dir, 'surfaces', 'lh.sphere')), rh: await readFreesurferSurface(path.join(dir, 'surfaces', 'rh.sphere')) };
-    layout = await projectionLayout(spheres, { vertices: { lh: gt.lh.fsIndex, rh: gt.rh.fsIndex } });
-    rois = [...gt.lh.roi, ...gt.rh.roi];
+    layout = await projectionLayout(spheres, { vertices });
+    rois = gt.roi;
   });
 
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('projects both hemispheres side by side, lh left, medial sides (V1) facing the middle', () => {
-    assert.equal(layout.nLh, gt.lh.fsIndex.length);
-    assert.equal(layout.nRh, gt.rh.fsIndex.length);
+    assert.equal(layout.nLh, vertices.lh.length);
+    assert.equal(layout.nRh, vertices.rh.length);
     assert.ok(layout.faces.length / 3 > layout.nLh, 'triangulated');
     const n = layout.nLh + layout.nRh;
     const mask = (hemi: 'lh' | 'rh', f: (r: string) => boolean) => Array.from({ length: n }, (_, i) => (hemi === 'lh' ? i < layout.nLh : i >= layout.nLh) && f(rois[i]!));
@@ -118,7 +117,7 @@ describe('viz: flatmaps on a synthetic subject', function () {
     await assert.rejects(flatLayoutFromSurfaces(flat, { counts: { lh: layout.nLh, rh: layout.nRh } }), (e: Error) => e instanceof LayoutError && /another mesh/.test(e.message));
     await assert.rejects(flatLayoutFromSurfaces(flat, { vertices: { lh: [0, 1, 200000], rh: [0] } }), (e: Error) => e instanceof LayoutError && /200000/.test(e.message));
     // a flat surface that keeps every vertex of the sphere, drawn over the challenge vertices (sparse in ico7: triangulated in the plane)
-    const viaSphere = await flatLayoutFromSurfaces(flat, { vertices: { lh: gt.lh.fsIndex, rh: gt.rh.fsIndex } });
+    const viaSphere = await flatLayoutFromSurfaces(flat, { vertices });
     assert.equal(viaSphere.nLh, layout.nLh);
     assert.ok(viaSphere.faces.length / 3 > layout.nLh);
     const small: Surface = { vertices: new Float32Array(3 * 10), faces: new Int32Array([0, 1, 2]) };
@@ -239,8 +238,8 @@ describe('viz: flatmaps on a synthetic subject', function () {
     assert.deepEqual(px.at(...geom.toPixel(0, 0)), [255, 255, 255, 255]);
     // the same patch over the challenge vertices only (a sparse subset of ico7: triangulated in the plane)
     const sub = await readFlatLayout({ flat: files, surface: { lh: path.join(dir, 'surfaces', 'lh.sphere'), rh: path.join(dir, 'surfaces', 'rh.sphere') } },
-      { vertices: { lh: gt.lh.fsIndex, rh: gt.rh.fsIndex } });
-    assert.equal(sub.nLh, gt.lh.fsIndex.length);
+      { vertices });
+    assert.equal(sub.nLh, vertices.lh.length);
     assert.ok(sub.faces.length > 0);
     flatmap(new Float32Array(sub.nLh + sub.nRh).fill(1), sub);
   });
