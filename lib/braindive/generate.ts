@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { sampleGuided } from '../diffusion/guided.js';
 import { NoiseGenerator } from '../diffusion/schedulers.js';
 import { samplerParts, type SyntheticDiffusionModel } from '../diffusion/small-models.js';
-import { regionActivation, regionScoreFn, type FeatureExtractor, type VoxelEncoder } from './voxel-encoder.js';
+import type { FeatureExtractor } from '../backbones/contract.js';
+import { regionActivation, regionScoreFn, type VoxelEncoder } from './voxel-encoder.js';
 
 /** Options of {@link generatePixel}. */
 export interface GeneratePixelOptions {
