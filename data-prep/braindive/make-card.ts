@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { createCanvas } from 'canvas';
-import { loadSyntheticBrainDiVE, generatePixel, classifyImages, categoryShare, EVAL_CATEGORIES, toRgbImages, imageGrid } from 'brainnet';
+import { loadSyntheticPipeline, categoryShare, EVAL_CATEGORIES, toRgbImages, imageGrid } from 'brainnet';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,10 +31,10 @@ function arg(name: string, def: string): string {
   for (const v of [ylo, (ylo + yhi) / 2, yhi]) ctx.fillText(v.toFixed(2), 5, Y(v) + 4);
   fs.writeFileSync(`${dir}/loss.png`, c.toBuffer('image/png'));
   const n = Number(arg('n', '20'));
-  const setup = await loadSyntheticBrainDiVE({ diffusion: dir });
-  const g = await generatePixel({ ...setup, region: 'FFA', scale: 0, seeds: Array.from({ length: n }, (_, i) => i), steps: Number(arg('steps', '25')) });
+  const pipeline = await loadSyntheticPipeline({ diffusion: dir });
+  const g = await pipeline.generate({ region: 'FFA', scale: 0, seeds: Array.from({ length: n }, (_, i) => i), steps: Number(arg('steps', '25')) });
   fs.writeFileSync(`${dir}/samples.png`, await imageGrid(toRgbImages(g.images), { cols: 10, cell: 64 }));
-  const p = classifyImages(setup.classifier, g.images).dataSync();
+  const p = await pipeline.classify(g.images);
   const shares = Object.fromEntries(EVAL_CATEGORIES.map((k) => [k, categoryShare(p, n, k)]));
   fs.writeFileSync(`${dir}/samples.json`, JSON.stringify({ n, steps: Number(arg('steps', '25')), classifierShares: shares }, null, 1));
   console.log(JSON.stringify(shares));
@@ -44,7 +44,7 @@ function arg(name: string, def: string): string {
   const rows = ['unguided', 'FFA', 'PPA', 'EBA', 'VWFA', 'food'];
   const cells = [];
   for (const r of rows) {
-    const s = await generatePixel({ ...setup, region: r === 'unguided' ? 'FFA' : r, scale: r === 'unguided' ? 0 : 10, seeds, steps: 20 });
+    const s = await pipeline.generate({ region: r === 'unguided' ? 'FFA' : r, scale: r === 'unguided' ? 0 : 10, seeds, steps: 20 });
     cells.push(...toRgbImages(s.images));
     s.images.dispose();
   }

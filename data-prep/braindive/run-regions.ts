@@ -5,7 +5,7 @@
  *
  *   npx tsx data-prep/braindive/run-regions.ts --out outputs/braindive-runs --regions FFA,PPA,EBA,VWFA,food --n 20 --scale 10 --steps 20 [--batch 8] [--unguided]
  */
-import { loadSyntheticBrainDiVE, runRegions, progress } from 'brainnet';
+import { loadSyntheticPipeline, runRegions, progress } from 'brainnet';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -16,9 +16,9 @@ function arg(name: string, def: string): string {
   const regions = arg('regions', 'FFA,PPA,EBA,VWFA,food').split(',');
   const n = Number(arg('n', '20'));
   const unguided = process.argv.includes('--unguided');
-  const setup = await loadSyntheticBrainDiVE();
+  const pipeline = await loadSyntheticPipeline();
   const bar = progress({ label: 'braindive runs', total: n * (regions.length + (unguided ? 1 : 0)) });
-  const r = await runRegions({ setup, outDir: arg('out', 'outputs/braindive-runs'), regions, n, scale: Number(arg('scale', '10')), steps: Number(arg('steps', '20')), seed0: Number(arg('seed', '0')), batch: Number(arg('batch', '8')), unguided, onImage: (reg, i, skipped) => bar.tick(1, `${reg} ${i}${skipped ? ' (skipped)' : ''}`) });
+  const r = await runRegions({ pipeline, outDir: arg('out', 'outputs/braindive-runs'), regions, n, scale: Number(arg('scale', '10')), steps: Number(arg('steps', '20')), seed0: Number(arg('seed', '0')), batch: Number(arg('batch', '8')), unguided, onImage: (reg, i, skipped) => bar.tick(1, `${reg} ${i}${skipped ? ' (skipped)' : ''}`) });
   bar.done();
   console.log(JSON.stringify(r));
 })().catch((e) => {

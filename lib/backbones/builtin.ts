@@ -1,8 +1,8 @@
 /**
- * Built-in offline backbones: InceptionV3 (299 x 299) and MobileNetV2 (224 x 224) from the weights that
- * the `nsfwjs@4` npm package bundles (MIT licence; ImageNet-initialised Keras applications fine-tuned
- * by nsfwjs), loaded from its base64 `dist/models/<model>/*.min.js` files with `tf.io.fromMemory`.
- * Nothing is downloaded. Inputs are RGB on 0..1 (mean 0, std 1), as nsfwjs feeds them.
+ * Built-in offline backbones (the tokens view of the contract): InceptionV3 (299 x 299) and MobileNetV2
+ * (224 x 224) from the weights that the `nsfwjs@4` npm package bundles (MIT licence; ImageNet-initialised
+ * Keras applications fine-tuned by nsfwjs), loaded by nsfwjs.ts. Nothing is downloaded. Inputs are RGB
+ * on 0..1 (mean 0, std 1), as nsfwjs feeds them. features.ts gives the same networks' differentiable view.
  *
  * Tapped layers, early to late (name: [h, w] x C at the native input size):
  * - inceptionv3 (11): max_pooling2d_1 73x73x64, max_pooling2d_2 35x35x192, mixed0 35x35x256,
@@ -16,16 +16,12 @@
  * Local tokens are the tapped maps transposed from tfjs NHWC to [B, C, h, w]; global tokens are their
  * global average pool [B, C].
  */
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../compute/index.js';
 import { Backbone, BackboneError, BackboneTokens, checkBackboneDeclaration, checkImages } from './contract.js';
-
-/** The built-in backbones' names. */
-export type BuiltinBackboneName = 'inceptionv3' | 'mobilenetv2';
+import { loadNsfwjsModel, type BuiltinBackboneName } from './nsfwjs.js';
 
 interface BuiltinSpec {
-  dir: string;
   inputSize: [number, number];
   layers: string[];
 }
@@ -33,12 +29,10 @@ interface BuiltinSpec {
 /** The documented default taps of each built-in backbone (see the file comment for shapes). */
 export const BUILTIN_BACKBONES: Record<BuiltinBackboneName, BuiltinSpec> = {
   inceptionv3: {
-    dir: 'inception_v3',
     inputSize: [299, 299],
     layers: ['max_pooling2d_1', 'max_pooling2d_2', 'mixed0', 'mixed1', 'mixed2', 'mixed3', 'mixed5', 'mixed7', 'mixed8', 'mixed9', 'mixed10'],
   },
   mobilenetv2: {
-    dir: 'mobilenet_v2',
     inputSize: [224, 224],
     layers: [
       'expanded_conv_project_BN', 'block_2_add', 'block_5_add', 'block_7_add', 'block_9_add',
@@ -51,35 +45,6 @@ export const BUILTIN_BACKBONES: Record<BuiltinBackboneName, BuiltinSpec> = {
 export interface BuiltinBackboneOptions {
   /** Layers to tap instead of the documented defaults (any layer names of the Keras model). */
   layers?: string[];
-}
-
-/** Absolute folder of nsfwjs's bundled model files, or a clear error when nsfwjs is not installed. */
-function nsfwjsModelsDir(): string {
-  let main: string;
-  try {
-    main = require.resolve('nsfwjs'); // <pkg>/dist/cjs/index.js
-  } catch {
-    throw new BackboneError(
-      'built-in backbones need the npm package nsfwjs@4 (its bundled InceptionV3/MobileNetV2 weights); it is not installed. Run `npm install nsfwjs@4`.',
-    );
-  }
-  return path.join(path.dirname(path.dirname(main)), 'models');
-}
-
-/** Loads a tfjs layers model from nsfwjs's base64-in-JS files in `dir` (no network). */
-async function loadNsfwjsLayersModel(dir: string): Promise<tf.LayersModel> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const m = require(path.join(dir, 'model.min.js')) as { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const parts: Buffer[] = [];
-  for (const group of m.weightsManifest) {
-    specs.push(...group.weights);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    for (const p of group.paths) parts.push(Buffer.from(require(path.join(dir, `${p}.min.js`)) as string, 'base64'));
-  }
-  const all = Buffer.concat(parts);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
-  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: m.modelTopology, weightSpecs: specs, weightData }));
 }
 
 /** Options of {@link tfjsLayersBackbone}. */
@@ -161,7 +126,7 @@ export async function loadBuiltinBackbone(which: BuiltinBackboneName, opts: Buil
     throw new BackboneError(`unknown built-in backbone '${which}'; choose one of ${Object.keys(BUILTIN_BACKBONES).join(', ')}, or load an ONNX model with loadOnnxBackbone.`);
   }
   await initBackend();
-  const model = await loadNsfwjsLayersModel(path.join(nsfwjsModelsDir(), spec.dir));
+  const model = await loadNsfwjsModel(which);
   const layers = opts.layers ?? spec.layers;
   try {
     return tfjsLayersBackbone(model, { name: `${which}@nsfwjs4`, layers, inputSize: spec.inputSize, mean: [0, 0, 0], std: [1, 1, 1] });

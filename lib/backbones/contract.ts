@@ -1,6 +1,13 @@
 /**
- * The backbone contract: one verb, `getTokens(images [B, 3, H, W]) -> { local: {layer: [B, C, h, w]},
- * global: {layer: [B, C]} }`, whatever runs underneath (tfjs layers model, onnxruntime, ...).
+ * The backbone contract: one frozen image network, seen two ways.
+ * - Tokens, for the encoding model: `Backbone.getTokens(images [B, 3, H, W]) -> { local: {layer: [B, C, h, w]},
+ *   global: {layer: [B, C]} }`, asynchronous, whatever runs underneath (tfjs layers model, onnxruntime, ...).
+ * - Features, for guidance: `FeatureExtractor.features(images [B, 3, H, W] on [0, 1]) -> [B, D]`, one layer's
+ *   global token, unit-normalised, computed synchronously with tfjs ops so that tf.grad reaches the image
+ *   (BrainDiVE's voxel encoder reads these, and its gradient steers diffusion).
+ * The built-in networks give both views from one loader (nsfwjs.ts): tokens in builtin.ts, features in features.ts.
+ * For InceptionV3, `features(x)` is `getTokens(x).global[layer]` divided by its norm at the network's input size
+ * (checked in test/backbones); MobileNetV2's features run through keras-executor.ts (see the note there).
  * `checkTokens` validates a backbone's output against what it declares, so a misshaped or missing
  * layer is reported where it appears instead of deep inside the encoding model.
  */
@@ -32,6 +39,23 @@ export interface Backbone {
   getTokens(images: tf.Tensor4D): Promise<BackboneTokens>;
   /** Frees weights and sessions. */
   dispose(): void | Promise<void>;
+}
+
+/**
+ * The features view: a frozen, differentiable image featuriser, images [B, 3, H, W] on [0, 1] (resized to
+ * `inputSize` inside) -> unit-normalised features [B, D]. Synchronous, so that tf.grad works through it.
+ */
+export interface FeatureExtractor {
+  /** Identity of the network, layer and input size (a voxel encoder records it), e.g. `mobilenetv2@nsfwjs4/out_relu@128`. */
+  readonly name: string;
+  /** Side the images are resized to before the network. */
+  readonly inputSize: number;
+  /** Feature width D. */
+  readonly dim: number;
+  /** images [B, 3, H, W] on [0, 1] -> unit-normalised features [B, D]; differentiable. */
+  features(images01: tf.Tensor4D): tf.Tensor2D;
+  /** Frees the network's weights. */
+  dispose(): void;
 }
 
 /** Thrown when a backbone's output or declaration does not match its contract. */

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
 import { conv3x3, dense, loadParams, saveParams, type Params } from '../diffusion/pixel-unet.js';
 import { ModelFolderError } from '../diffusion/model-folder.js';
-import { resizeBilinearNCHW } from '../diffusion/guidance.js';
+import { resizeBilinearNCHW } from '../backbones/resize.js';
 import { EVAL_CATEGORIES, type CategorisedSet } from './categories.js';
 
 const CH = [3, 16, 32, 64];

@@ -13,7 +13,7 @@ import { FileFormatError } from '../io/errors.js';
 import { CLIP_MEAN, CLIP_STD } from '../io/image.js';
 import { onnxExecutionProviders, onnxIntTensor } from '../compute/onnx.js';
 import { ClipTokenizer } from '../diffusion/tokenizer.js';
-import { resizeBilinearNCHW } from '../diffusion/guidance.js';
+import { resizeBilinearNCHW } from '../backbones/resize.js';
 import { EVAL_CATEGORIES } from './categories.js';
 import { CLIP_PROMPTS } from './classifier.js';
 

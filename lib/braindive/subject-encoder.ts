@@ -10,7 +10,9 @@ import type { AlgonautsSubject } from '../data/algonauts.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { Rng, subSeed } from '../core/rng.js';
 import { meanFinite, r2PerVertex } from '../encoding/metrics.js';
-import { extractFeatures, predictFromFeatures, trainVoxelEncoder, vertexSetId, type FeatureExtractor, type TrainVoxelOptions, type VoxelEncoder } from './voxel-encoder.js';
+import type { FeatureExtractor } from '../backbones/contract.js';
+import { extractFeatures } from '../backbones/features.js';
+import { predictFromFeatures, trainVoxelEncoder, vertexSetId, type TrainVoxelOptions, type VoxelEncoder } from './voxel-encoder.js';
 
 /** Localiser data: images [n, side, side, 3] (uint8 HWC), labels [n] (EVAL_CATEGORIES index), responses [n, lh + rh]. */
 export interface LocaliserSet {

@@ -1,232 +1,22 @@
 /**
- * BrainDiVE's voxel-wise encoder: frozen image features (a backbone's last layer, global-pooled and
- * unit-normalised), then a linear map to every voxel plus a per-voxel bias. Trained with AdamW on
- * MSE; validation R^2 per voxel; saved as safetensors. Differentiable end to end
- * (image -> features -> voxels), so that the mean over a region guides diffusion.
+ * BrainDiVE's voxel-wise encoder: frozen image features (a FeatureExtractor from lib/backbones: one layer,
+ * global-pooled and unit-normalised), then a linear map to every voxel plus a per-voxel bias. Trained with
+ * AdamW on MSE; validation R^2 per voxel; saved as safetensors with its named regions. Differentiable end
+ * to end (image -> features -> voxels), so that the mean over a region guides diffusion.
  */
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../compute/index.js';
 import { Rng } from '../core/rng.js';
 import { AdamW } from '../encoding/optimizer.js';
+import { r2PerVertex } from '../encoding/metrics.js';
 import { CLIP_MEAN, CLIP_STD } from '../io/image.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { FileFormatError } from '../io/errors.js';
-import { resizeBilinearNCHW, type ScoreFn } from '../diffusion/guidance.js';
-import { r2PerVertex } from '../encoding/metrics.js';
-import type { OnnxGraph } from '../backbones/onnx-graph/index.js';
-import { ensureWasmDepthwiseGradients, depthwiseConv2dFrozen, pointwiseConv2d } from '../compute/wasm-kernels.js';
-
-/** A frozen, differentiable image featuriser: images [B,3,H,W] on [0,1] -> unit-normalised features [B,D] (synchronous, so tf.grad works). */
-export interface FeatureExtractor {
-  readonly name: string;
-  /** Side the images are resized to before the backbone. */
-  readonly inputSize: number;
-  readonly dim: number;
-  features(images01: tf.Tensor4D): tf.Tensor2D;
-  dispose(): void;
-}
+import type { FeatureExtractor } from '../backbones/contract.js';
+import type { ScoreFn } from '../diffusion/guidance.js';
 
 /** Thrown for bad encoder input: an unknown region, another vertex set, a mismatched feature extractor. */
 export class EncoderError extends Error {
   override name = 'EncoderError';
-}
-
-function unitNorm(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.div(x, tf.add(tf.norm(x, 'euclidean', 1, true), 1e-8)) as tf.Tensor2D;
-}
-
-function prep(images01: tf.Tensor4D, size: number, mean: readonly number[], std: readonly number[]): tf.Tensor4D {
-  let x = images01;
-  if (x.shape[2] !== size || x.shape[3] !== size) x = resizeBilinearNCHW(x, size, size);
-  return tf.div(tf.sub(x, tf.tensor4d([...mean], [1, 3, 1, 1])), tf.tensor4d([...std], [1, 3, 1, 1])) as tf.Tensor4D;
-}
-
-/** nsfwjs@4's bundled tfjs layers model (base64 in JS files; no network). */
-async function loadNsfwjsModel(dirName: string): Promise<tf.LayersModel> {
-  let main: string;
-  try {
-    main = require.resolve('nsfwjs');
-  } catch {
-    throw new EncoderError('built-in feature extractors need the npm package nsfwjs@4 (bundled MobileNetV2/InceptionV3 weights); run `npm install nsfwjs@4`');
-  }
-  const dir = path.join(path.dirname(path.dirname(main)), 'models', dirName);
-  const m = require(path.join(dir, 'model.min.js')) as { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const parts: Buffer[] = [];
-  for (const g of m.weightsManifest) {
-    specs.push(...g.weights);
-    for (const p of g.paths) parts.push(Buffer.from(require(path.join(dir, `${p}.min.js`)) as string, 'base64'));
-  }
-  const all = Buffer.concat(parts);
-  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: m.modelTopology, weightSpecs: specs, weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer }));
-}
-
-/**
- * A built-in tfjs backbone's last feature map ('mobilenetv2': out_relu 7x7x1280 at 224^2; 'inceptionv3': mixed10 at 299^2),
- * global-average-pooled and unit-normalised; differentiable through tfjs (wasm included). MobileNetV2 also runs at another
- * `inputSize` (a multiple of 32; its name then ends in @size), which makes guidance of small images cheaper.
- */
-export async function builtinFeatureExtractor(which: 'mobilenetv2' | 'inceptionv3' = 'mobilenetv2', layer?: string, opts: { inputSize?: number } = {}): Promise<FeatureExtractor> {
-  await initBackend();
-  ensureWasmDepthwiseGradients();
-  const spec = which === 'mobilenetv2' ? { dir: 'mobilenet_v2', size: 224, layer: 'out_relu' } : { dir: 'inception_v3', size: 299, layer: 'mixed10' };
-  const size = opts.inputSize ?? spec.size;
-  if (size !== spec.size && (which !== 'mobilenetv2' || !Number.isInteger(size) || size < 32 || size % 32 !== 0)) {
-    throw new EncoderError(`builtinFeatureExtractor: inputSize ${size} is not supported for ${which}; MobileNetV2 takes a multiple of 32 (default 224), InceptionV3 only 299`);
-  }
-  const model = await loadNsfwjsModel(spec.dir);
-  const tapName = layer ?? spec.layer;
-  const out = model.getLayer(tapName).output as tf.SymbolicTensor;
-  const tap = tf.model({ inputs: model.inputs, outputs: out });
-  const dim = out.shape[3] as number;
-  const diff = which === 'mobilenetv2' ? layersExecutor(model, tapName) : null;
-  return {
-    name: `${which}@nsfwjs4/${tapName}${size !== spec.size ? `@${size}` : ''}`,
-    inputSize: size,
-    dim,
-    features(images01) {
-      return tf.tidy(() => {
-        const x = tf.transpose(prep(images01, size, [0, 0, 0], [1, 1, 1]), [0, 2, 3, 1]) as tf.Tensor4D;
-        const f = diff ? diff(x) : (tap.apply(x, { training: false }) as tf.Tensor4D);
-        return unitNorm(tf.mean(f, [1, 2]) as tf.Tensor2D);
-      });
-    },
-    dispose() {
-      model.dispose();
-    },
-  };
-}
-
-/** The built-in feature extractor an encoder was trained on, from its feature name ('mobilenetv2@nsfwjs4/out_relu', optionally '@128'); other names are an error that says what to load instead. */
-export async function builtinFeatureExtractorFor(enc: VoxelEncoder): Promise<FeatureExtractor> {
-  const m = /^(mobilenetv2|inceptionv3)@nsfwjs4\/([^@]+)(?:@(\d+))?$/.exec(enc.featureName);
-  if (!m) throw new EncoderError(`the encoder was trained on features '${enc.featureName}', which are not a built-in backbone's; load that extractor yourself (e.g. onnxFeatureExtractor for an exported CLIP)`);
-  return builtinFeatureExtractor(m[1] as 'mobilenetv2' | 'inceptionv3', m[2], m[3] ? { inputSize: Number(m[3]) } : {});
-}
-
-/**
- * Runs a Keras functional model (Conv2D, DepthwiseConv2D, BatchNormalization, ReLU, ZeroPadding2D, Add)
- * up to layer `tap` with plain tfjs ops, NHWC in -> NHWC out. Unlike tfjs-layers (fused convolutions,
- * whose gradient always computes the filter gradient, missing on wasm), only the input gradient is built.
- */
-export function layersExecutor(model: tf.LayersModel, tap: string): (x: tf.Tensor4D) => tf.Tensor4D {
-  type Step = { name: string; inputs: string[]; f: (xs: tf.Tensor4D[]) => tf.Tensor4D };
-  const steps: Step[] = [];
-  for (const l of model.layers) {
-    const cls = l.getClassName();
-    const cfg = l.getConfig() as Record<string, unknown>;
-    const inputs = cls === 'InputLayer' ? [] : (l.inboundNodes[0]!.inboundLayers.map((x) => x.name));
-    const w = l.getWeights();
-    let f: Step['f'];
-    if (cls === 'InputLayer') f = (xs) => xs[0]!;
-    else if (cls === 'ZeroPadding2D') {
-      const pd = cfg.padding as [[number, number], [number, number]];
-      f = (xs) => tf.pad(xs[0]!, [[0, 0], pd[0], pd[1], [0, 0]]);
-    } else if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
-      const strides = cfg.strides as [number, number];
-      const padding = cfg.padding as 'same' | 'valid';
-      const k = w[0] as tf.Tensor4D;
-      const b = cfg.use_bias ? w[1] : undefined;
-      if (cfg.activation !== 'linear') throw new EncoderError(`layersExecutor: layer ${l.name} has activation ${String(cfg.activation)}; only linear is supported`);
-      f = (xs) => {
-        // the weights are frozen: 1x1 convolutions as matrix products and depthwise ones with a fast input gradient
-        const pointwise = cls === 'Conv2D' && k.shape[0] === 1 && k.shape[1] === 1 && strides[0] === 1 && strides[1] === 1;
-        const y = pointwise ? pointwiseConv2d(xs[0]!, k) : cls === 'Conv2D' ? tf.conv2d(xs[0]!, k, strides, padding) : depthwiseConv2dFrozen(xs[0]!, k, strides, padding);
-        return (b ? tf.add(y, b) : y) as tf.Tensor4D;
-      };
-    } else if (cls === 'BatchNormalization') {
-      const eps = cfg.epsilon as number;
-      const [gamma, beta, mean, variance] = w as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-      const scale = tf.keep(tf.div(gamma, tf.sqrt(tf.add(variance, eps))));
-      const shift = tf.keep(tf.sub(beta, tf.mul(mean, scale)));
-      f = (xs) => tf.add(tf.mul(xs[0]!, scale), shift) as tf.Tensor4D;
-    } else if (cls === 'ReLU') {
-      const mx = cfg.max_value as number | null;
-      f = (xs) => (mx != null ? tf.clipByValue(xs[0]!, 0, mx) : tf.relu(xs[0]!)) as tf.Tensor4D;
-    } else if (cls === 'Add') f = (xs) => tf.addN(xs) as tf.Tensor4D;
-    else throw new EncoderError(`layersExecutor: layer ${l.name} of class ${cls} is not supported`);
-    steps.push({ name: l.name, inputs, f });
-    if (l.name === tap) break;
-  }
-  return (x) =>
-    tf.tidy(() => {
-      const vals = new Map<string, tf.Tensor4D>();
-      for (const s of steps) vals.set(s.name, s.inputs.length === 0 ? x : s.f(s.inputs.map((n) => vals.get(n)!)));
-      return vals.get(tap)!;
-    });
-}
-
-/** Options of {@link onnxFeatureExtractor}. */
-export interface OnnxFeatureOptions {
-  name?: string;
-  /** Graph input name (default: the first input). */
-  input?: string;
-  /** Graph output name (default: the first output; e.g. CLIP's image_embeds). */
-  output?: string;
-  /** Input side (default 224). */
-  inputSize?: number;
-  /** Normalisation (default CLIP's mean and std). */
-  mean?: readonly number[];
-  std?: readonly number[];
-}
-
-/**
- * An ONNX image encoder (e.g. an exported CLIP vision tower) run as tfjs ops through loadOnnxGraph, so gradients flow:
- * images [B,3,H,W] on [0,1] -> features [B,D] (a [B,T,D] output gives its first token) unit-normalised. A graph folded for
- * batch 1 runs image by image.
- */
-export function onnxFeatureExtractor(graph: OnnxGraph, opts: OnnxFeatureOptions = {}): FeatureExtractor {
-  const g = graph as unknown as { inputs: { name: string; shape: number[] }[]; outputs: { name: string; shape: number[] }[] };
-  const input = opts.input ?? g.inputs[0]!.name;
-  const output = opts.output ?? g.outputs[0]!.name;
-  const size = opts.inputSize ?? 224;
-  const batch1 = g.inputs.find((i) => i.name === input)?.shape[0] === 1;
-  const run = (x: tf.Tensor4D): tf.Tensor => {
-    if (!batch1 || x.shape[0] === 1) return graph.run({ [input]: x }, [output])[output]!;
-    return tf.concat(tf.split(x, x.shape[0], 0).map((xi) => graph.run({ [input]: xi }, [output])[output]!), 0);
-  };
-  const probe = tf.tidy(() => run(tf.zeros([1, 3, size, size])).shape);
-  const dim = probe[probe.length - 1]!;
-  return {
-    name: opts.name ?? `onnx:${output}`,
-    inputSize: size,
-    dim,
-    features(images01) {
-      return tf.tidy(() => {
-        let f = run(prep(images01, size, opts.mean ?? CLIP_MEAN, opts.std ?? CLIP_STD));
-        if (f.rank === 3) f = tf.squeeze(tf.slice(f, [0, 0, 0], [f.shape[0]!, 1, dim]), [1]);
-        if (f.rank === 4) f = tf.mean(f, [2, 3]);
-        return unitNorm(f as tf.Tensor2D);
-      });
-    },
-    dispose() {},
-  };
-}
-
-/** Loads an exported image encoder (e.g. CLIP's vision tower, whose batch and image dims are often symbolic: folded here for [1, 3, inputSize, inputSize]) as a feature extractor. */
-export async function loadOnnxImageEncoder(file: string, opts: OnnxFeatureOptions = {}): Promise<FeatureExtractor> {
-  const size = opts.inputSize ?? 224;
-  const { loadOnnxGraph } = await import('../backbones/onnx-graph/index.js');
-  const graph = await loadOnnxGraph(file, { fallbackShape: (name, d) => (d.length === 4 && (!opts.input || name === opts.input) ? [1, 3, size, size] : undefined) });
-  return onnxFeatureExtractor(graph, opts);
-}
-
-/** Features of many images, [N, D] float32 (unit-normalised); images [N,H,W,3] uint8 HWC, in batches. */
-export function extractFeatures(fx: FeatureExtractor, pixels: Uint8Array, n: number, side: number, batch = 16, onBatch?: (done: number) => void): Float32Array {
-  const out = new Float32Array(n * fx.dim);
-  const per = side * side * 3;
-  for (let s = 0; s < n; s += batch) {
-    const e = Math.min(n, s + batch);
-    const f = tf.tidy(() => {
-      const x = tf.div(tf.transpose(tf.tensor4d(pixels.subarray(s * per, e * per), [e - s, side, side, 3], 'float32'), [0, 3, 1, 2]), 255) as tf.Tensor4D;
-      return fx.features(x);
-    });
-    out.set(f.dataSync(), s * fx.dim);
-    f.dispose();
-    onBatch?.(e);
-  }
-  return out;
 }
 
 /** A trained voxel-wise encoder: W [D,V], b [V], for a feature extractor and a vertex set. */
@@ -351,7 +141,8 @@ export function predictVoxels(enc: VoxelEncoder, fx: FeatureExtractor, images01:
   return tf.tidy(() => tf.add(tf.matMul(fx.features(images01), enc.w), enc.b) as tf.Tensor2D);
 }
 
-function checkExtractor(enc: VoxelEncoder, fx: FeatureExtractor): void {
+/** Checks that a feature extractor is the one an encoder was trained on (same name and width); throws EncoderError otherwise. */
+export function checkExtractor(enc: VoxelEncoder, fx: FeatureExtractor): void {
   if (fx.dim !== enc.dim || fx.name !== enc.featureName) {
     throw new EncoderError(`the encoder was trained on features '${enc.featureName}' (${enc.dim}-d) but the feature extractor is '${fx.name}' (${fx.dim}-d); load the same backbone or retrain the encoder`);
   }

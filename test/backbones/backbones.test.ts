@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   Backbone, BackboneError, BackboneTokens, buildTokenCache, checkBackboneDeclaration, checkTokens, describeTokenCacheSize,
-  fileImageSources, getCheckedTokens, imagesToTensor, initBackend, loadBuiltinBackbone, memoryImageSource, RgbImage, tf, TokenCacheError, writePng,
+  fileImageSources, getCheckedTokens, imagesToTensor, initBackend, loadBuiltinBackbone, builtinFeatureExtractor, memoryImageSource, RgbImage, tf, TokenCacheError, writePng,
 } from 'brainnet';
 
 /** A tiny deterministic backbone on 32x32 images: layer a [B,3,16,16], layer b [B,6,8,8]; counts its calls. */
@@ -111,6 +111,26 @@ describe('backbones: built-in (nsfwjs@4 weights)', function () {
 
   it('names an unknown tapped layer', async () => {
     await assert.rejects(loadBuiltinBackbone('mobilenetv2', { layers: ['nope'] }), /no layer 'nope'.*Conv1/);
+  });
+
+  it('the two views agree: features are the unit-normalised global tokens of the same layer', async () => {
+    // tokens (async, for the encoding model) and features (differentiable, for guidance) of InceptionV3's mixed10 at 299^2
+    const bb = await loadBuiltinBackbone('inceptionv3', { layers: ['mixed10'] });
+    const fx = await builtinFeatureExtractor('inceptionv3');
+    try {
+      assert.equal(fx.inputSize, bb.inputSize[0]);
+      const nd = await imagesToTensor([randomImage(3, 40, 30), randomImage(4, 40, 30)], { size: bb.inputSize, mean: bb.mean, std: bb.std });
+      const x = tf.tensor4d(nd.data, nd.shape as [number, number, number, number]);
+      const t = await getCheckedTokens(bb, x);
+      const g = t.global['mixed10']!;
+      const viaTokens = tf.div(g, tf.norm(g, 'euclidean', 1, true));
+      const diff = tf.max(tf.abs(tf.sub(viaTokens, fx.features(x)))).dataSync()[0]!;
+      assert.ok(diff < 1e-4, `max |tokens - features| = ${diff}`);
+      x.dispose();
+    } finally {
+      await bb.dispose();
+      fx.dispose();
+    }
   });
 });
 

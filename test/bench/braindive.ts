@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { initBackend, loadSyntheticBrainDiVE, generatePixel } from 'brainnet';
+import { initBackend, loadSyntheticPipeline } from 'brainnet';
 
 /** Runs the benchmark and returns its JSON summary. */
 export async function run(args: string[] = []): Promise<Record<string, unknown>> {
@@ -18,21 +18,21 @@ export async function run(args: string[] = []): Promise<Record<string, unknown>>
   };
   const steps = get('steps', 20), n = get('n', 8);
   const backend = await initBackend();
-  const setup = await loadSyntheticBrainDiVE();
+  const pipeline = await loadSyntheticPipeline();
   const seeds = Array.from({ length: n }, (_, i) => i);
   const time = async (scale: number, batch: number) => {
     const t = Date.now();
-    (await generatePixel({ ...setup, region: 'FFA', scale, seeds, steps, batch })).images.dispose();
+    (await pipeline.generate({ region: 'FFA', scale, seeds, steps, batch })).images.dispose();
     return (Date.now() - t) / 1000 / n;
   };
   const unguided = await time(0, 8);
   const guided1 = await time(10, 1);
   const guided8 = await time(10, 8);
-  const ref = spawnSync('/usr/bin/python3', [path.join(__dirname, 'braindive_reference.py'), '--steps', String(steps), '--n', String(n), '--size', String(setup.fx.inputSize)], { encoding: 'utf8' });
+  const ref = spawnSync('/usr/bin/python3', [path.join(__dirname, 'braindive_reference.py'), '--steps', String(steps), '--n', String(n), '--size', String(pipeline.fx.inputSize)], { encoding: 'utf8' });
   const torch = ref.status === 0 ? JSON.parse(ref.stdout.trim().split('\n').pop()!) : { error: `python3 with torch failed (${ref.status ?? ref.error?.message}): ${(ref.stderr || '').split('\n').slice(-3).join(' ')}; install Debian python3-torch` };
   const tb = (torch as { secondsPerGuidedImage?: { batch1: number; batch8: number } }).secondsPerGuidedImage;
   const out = {
-    bench: 'braindive', backend: backend.name, model: setup.model.kind, size: 64, features: setup.fx.name, scoreSize: setup.fx.inputSize, steps, images: n,
+    bench: 'braindive', backend: backend.name, model: pipeline.model.kind, size: 64, features: pipeline.fx.name, scoreSize: pipeline.fx.inputSize, steps, images: n,
     secondsPerGuidedImage: { batch1: +guided1.toFixed(2), batch8: +guided8.toFixed(2) }, secondsPerGuidedStep: +(guided8 / steps).toFixed(3),
     secondsPerUnguidedImage: +unguided.toFixed(2), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     pytorchCpu: torch,

@@ -5,18 +5,18 @@
  * category by at least a quarter of the seeds; prints the whole table (guided, top-20 % and unguided shares).
  */
 import * as assert from 'node:assert/strict';
-import { loadSyntheticBrainDiVE, evaluateGuidance, formatEvaluation, type SyntheticBrainDiVE } from 'brainnet';
+import { loadSyntheticPipeline, evaluateGuidance, formatEvaluation, type SyntheticPipeline } from 'brainnet';
 
 describe('BrainDiVE evaluation (synthetic world, slow)', function () {
   this.timeout(3600000);
-  let setup: SyntheticBrainDiVE;
+  let pipeline: SyntheticPipeline;
   const seeds = Array.from({ length: 60 }, (_, i) => 1000 + i);
   const steps = 20;
   before(async () => {
-    setup = await loadSyntheticBrainDiVE();
+    pipeline = await loadSyntheticPipeline();
   });
   it('guidance raises each region\'s predicted activation and category share', async () => {
-    const rows = await evaluateGuidance(setup, ['FFA', 'PPA', 'EBA', 'VWFA', 'food', 'FBA-1'], { scale: 10, seeds, steps });
+    const rows = await evaluateGuidance(pipeline, ['FFA', 'PPA', 'EBA', 'VWFA', 'food', 'FBA-1'], { scale: 10, seeds, steps });
     console.log(formatEvaluation(rows));
     for (const r of rows) console.log(r.region, 'guided', JSON.stringify(r.guidedShares), 'unguided', JSON.stringify(r.unguidedShares));
     const count = (share: number) => Math.round(share * seeds.length);

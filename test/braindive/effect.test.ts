@@ -7,19 +7,19 @@
  * (effect.slow.ts) repeats this with 20 other seeds. See models/synthetic-diffusion-64/README.md.
  */
 import * as assert from 'node:assert/strict';
-import { loadSyntheticBrainDiVE, evaluateGuidance, formatEvaluation, type SyntheticBrainDiVE } from 'brainnet';
+import { loadSyntheticPipeline, evaluateGuidance, formatEvaluation, type SyntheticPipeline } from 'brainnet';
 
 describe('BrainDiVE effect (synthetic world, fixed seeds)', function () {
   this.timeout(1200000);
-  let setup: SyntheticBrainDiVE;
+  let pipeline: SyntheticPipeline;
   const seeds = Array.from({ length: 24 }, (_, i) => i);
   const steps = 20;
   const scale = 10;
   before(async () => {
-    setup = await loadSyntheticBrainDiVE();
+    pipeline = await loadSyntheticPipeline();
   });
   it('guidance towards FFA, PPA, EBA, VWFA and food raises their category share and predicted activation', async () => {
-    const rows = await evaluateGuidance(setup, ['FFA', 'PPA', 'EBA', 'VWFA', 'food'], { scale, seeds, steps });
+    const rows = await evaluateGuidance(pipeline, ['FFA', 'PPA', 'EBA', 'VWFA', 'food'], { scale, seeds, steps });
     console.log(formatEvaluation(rows));
     // Counted in images, so that a gain of exactly a quarter of the seeds is not lost to rounding.
     const count = (share: number) => Math.round(share * seeds.length);

@@ -7,20 +7,23 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadSyntheticBrainDiVE, runRegions, readImage, type SyntheticBrainDiVE } from 'brainnet';
+import { loadSyntheticPipeline, runRegions, readImage, type SyntheticPipeline } from 'brainnet';
 
 describe('BrainDiVE runs on disk (synthetic world)', function () {
   this.timeout(300000);
-  let setup: SyntheticBrainDiVE;
+  let pipeline: SyntheticPipeline;
   let out: string;
   before(async () => {
-    setup = await loadSyntheticBrainDiVE();
+    pipeline = await loadSyntheticPipeline();
     out = fs.mkdtempSync(path.join(os.tmpdir(), 'bd-runs-'));
   });
-  after(() => fs.rmSync(out, { recursive: true, force: true }));
+  after(async () => {
+    fs.rmSync(out, { recursive: true, force: true });
+    await pipeline?.dispose();
+  });
 
   it('writes N images per region with their scores, and a rerun only fills in what is missing', async () => {
-    const o = { setup, outDir: out, regions: ['PPA'], n: 3, scale: 10, steps: 3, unguided: true, batch: 2 };
+    const o = { pipeline, outDir: out, regions: ['PPA'], n: 3, scale: 10, steps: 3, unguided: true, batch: 2 };
     const first = await runRegions(o);
     assert.deepEqual(first, { written: 6, skipped: 0 });
     for (const region of ['PPA', 'unguided']) {

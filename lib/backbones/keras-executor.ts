@@ -1,0 +1,66 @@
+/**
+ * A Keras functional graph run with plain tfjs ops, so that gradients reach the image on every backend:
+ * the differentiable path of the built-in MobileNetV2 features (features.ts). Weights are frozen, so only
+ * input gradients are built (tfjs-layers' fused convolutions always build the filter gradient too, which
+ * wasm lacks), and 1x1 and depthwise convolutions use the fast kernels of lib/compute.
+ *
+ * Note: the layer configs are read with Keras's snake_case keys (`max_value`, `use_bias`), but tfjs-layers reports
+ * them in camelCase (`maxValue`, `useBias`), so MobileNetV2's ReLU6 runs as an uncapped ReLU here and its features
+ * differ from tfjs-layers' (and from the tokens view). The committed synthetic-world encoder was trained on these
+ * features, so correcting the keys means retraining it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { depthwiseConv2dFrozen, pointwiseConv2d } from '../compute/wasm-kernels.js';
+import { BackboneError } from './contract.js';
+
+/**
+ * Runs a Keras functional model (Conv2D, DepthwiseConv2D, BatchNormalization, ReLU, ZeroPadding2D, Add)
+ * up to layer `tap` with plain tfjs ops, NHWC in -> NHWC out. Unlike tfjs-layers (fused convolutions,
+ * whose gradient always computes the filter gradient, missing on wasm), only the input gradient is built.
+ */
+export function layersExecutor(model: tf.LayersModel, tap: string): (x: tf.Tensor4D) => tf.Tensor4D {
+  type Step = { name: string; inputs: string[]; f: (xs: tf.Tensor4D[]) => tf.Tensor4D };
+  const steps: Step[] = [];
+  for (const l of model.layers) {
+    const cls = l.getClassName();
+    const cfg = l.getConfig() as Record<string, unknown>;
+    const inputs = cls === 'InputLayer' ? [] : (l.inboundNodes[0]!.inboundLayers.map((x) => x.name));
+    const w = l.getWeights();
+    let f: Step['f'];
+    if (cls === 'InputLayer') f = (xs) => xs[0]!;
+    else if (cls === 'ZeroPadding2D') {
+      const pd = cfg.padding as [[number, number], [number, number]];
+      f = (xs) => tf.pad(xs[0]!, [[0, 0], pd[0], pd[1], [0, 0]]);
+    } else if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
+      const strides = cfg.strides as [number, number];
+      const padding = cfg.padding as 'same' | 'valid';
+      const k = w[0] as tf.Tensor4D;
+      const b = cfg.use_bias ? w[1] : undefined;
+      if (cfg.activation !== 'linear') throw new BackboneError(`layersExecutor: layer ${l.name} has activation ${String(cfg.activation)}; only linear is supported`);
+      f = (xs) => {
+        // the weights are frozen: 1x1 convolutions as matrix products and depthwise ones with a fast input gradient
+        const pointwise = cls === 'Conv2D' && k.shape[0] === 1 && k.shape[1] === 1 && strides[0] === 1 && strides[1] === 1;
+        const y = pointwise ? pointwiseConv2d(xs[0]!, k) : cls === 'Conv2D' ? tf.conv2d(xs[0]!, k, strides, padding) : depthwiseConv2dFrozen(xs[0]!, k, strides, padding);
+        return (b ? tf.add(y, b) : y) as tf.Tensor4D;
+      };
+    } else if (cls === 'BatchNormalization') {
+      const eps = cfg.epsilon as number;
+      const [gamma, beta, mean, variance] = w as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const scale = tf.keep(tf.div(gamma, tf.sqrt(tf.add(variance, eps))));
+      const shift = tf.keep(tf.sub(beta, tf.mul(mean, scale)));
+      f = (xs) => tf.add(tf.mul(xs[0]!, scale), shift) as tf.Tensor4D;
+    } else if (cls === 'ReLU') {
+      const mx = cfg.max_value as number | null;
+      f = (xs) => (mx != null ? tf.clipByValue(xs[0]!, 0, mx) : tf.relu(xs[0]!)) as tf.Tensor4D;
+    } else if (cls === 'Add') f = (xs) => tf.addN(xs) as tf.Tensor4D;
+    else throw new BackboneError(`layersExecutor: layer ${l.name} of class ${cls} is not supported`);
+    steps.push({ name: l.name, inputs, f });
+    if (l.name === tap) break;
+  }
+  return (x) =>
+    tf.tidy(() => {
+      const vals = new Map<string, tf.Tensor4D>();
+      for (const s of steps) vals.set(s.name, s.inputs.length === 0 ? x : s.f(s.inputs.map((n) => vals.get(n)!)));
+      return vals.get(tap)!;
+    });
+}
