@@ -11,7 +11,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { makeAlgonautsSubject, NotebookCellError, runNotebook, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION, type SubjectSize } from 'brainnet';
+import { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION, type SubjectSize } from 'brainnet/synthetic';
+import { NotebookCellError, runNotebook } from 'brainnet/runner';
 
 const REPO = path.resolve(__dirname, '..');
 

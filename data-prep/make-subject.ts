@@ -7,7 +7,7 @@
  * Prints progress with timings, the validation table, the stage timings and peak memory, and
  * exits 1 when a report check fails (0 otherwise).
  */
-import { makeAlgonautsSubject, makeNsdSubject, type SubjectSize } from 'brainnet';
+import { makeAlgonautsSubject, makeNsdSubject, type SubjectSize } from 'brainnet/synthetic';
 
 function parseArgs(argv: string[]): Record<string, string> {
   const out: Record<string, string> = {};

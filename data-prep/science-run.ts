@@ -6,10 +6,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fitEncoder, loadAlgonautsSubject, loadBuiltinBackbone } from 'brainnet';
+import { writeFileAtomic } from 'brainnet/io';
 import {
-  fitEncoder, formatScienceTable, groundTruth, loadAlgonautsSubject, loadBuiltinBackbone, makeAlgonautsSubject, scienceChecks,
-  syntheticWorldVersion, writeFileAtomic, SYNTHETIC_WORLD_VERSION, type ScienceReport,
-} from 'brainnet';
+  formatScienceTable, groundTruth, makeAlgonautsSubject, scienceChecks, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
+  type ScienceReport,
+} from 'brainnet/synthetic';
 
 /** Options of {@link runScienceCheck}. */
 export interface ScienceRunOptions {

@@ -109,6 +109,31 @@ describe('architecture: the import rules of ARCHITECTURE.md', () => {
     assert.equal(c, null, `folder cycle: ${c?.join(' -> ')}`);
   });
 
+  it('each lib folder imports only the folders ARCHITECTURE.md allows it', () => {
+    // The "may import" column of ARCHITECTURE.md's table: keep both in step.
+    const allowed: Record<string, string[]> = {
+      'lib/core': [],
+      'lib/io': [],
+      'lib/compute': ['core', 'io'],
+      'lib/notebook': ['io'],
+      'lib/runner': ['io', 'notebook'],
+      'lib/data': ['core', 'io'],
+      'lib/backbones': ['core', 'io', 'compute', 'notebook'],
+      'lib/encoding': ['core', 'io', 'compute', 'notebook', 'data', 'backbones'],
+      'lib/diffusion': ['core', 'io', 'compute', 'notebook', 'backbones', 'encoding'],
+      'lib/braindive': ['core', 'io', 'compute', 'notebook', 'data', 'backbones', 'encoding', 'diffusion'],
+      'lib/synthetic': ['core', 'io', 'compute', 'notebook', 'data', 'backbones', 'diffusion', 'braindive'],
+      'lib/viz': ['core', 'io', 'notebook', 'data', 'encoding'],
+    };
+    const folders = new Set(g.files.filter((f) => f.startsWith('lib/') && f.split('/').length > 2).map(folderOf));
+    assert.deepEqual([...folders].filter((f) => !(f in allowed)), [], 'a new lib folder: add it to ARCHITECTURE.md and to this table');
+    const bad = inLib.filter((e) => {
+      const a = folderOf(e.from), b = folderOf(e.to);
+      return a !== 'lib' && a !== b && b.startsWith('lib/') && !allowed[a]!.includes(b.slice(4));
+    });
+    assert.deepEqual(bad, [], `imports outside the table:\n${list(bad)}`);
+  });
+
   it('lib/io and lib/core import nothing else from lib', () => {
     const bad = inLib.filter((e) => ['lib/io', 'lib/core'].includes(folderOf(e.from)) && folderOf(e.to) !== folderOf(e.from));
     assert.deepEqual(bad, [], `lib/io and lib/core must stand alone:\n${list(bad)}`);

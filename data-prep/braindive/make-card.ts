@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs';
 import { createCanvas } from 'canvas';
-import { loadSyntheticPipeline, categoryShare, EVAL_CATEGORIES, toRgbImages, imageGrid } from 'brainnet';
+import { loadSyntheticPipeline, imageGrid } from 'brainnet';
+import { categoryShare, EVAL_CATEGORIES, toRgbImages } from 'brainnet/braindive';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,5 +1,7 @@
 /** Quick probe: unguided vs guided samples for a few regions and scales; prints category shares and timings. */
-import { loadSyntheticPipeline, evaluateRegion, formatEvaluation, REGION_CATEGORY, imageGrid, toRgbImages, type GuidanceGradient } from 'brainnet';
+import { loadSyntheticPipeline, imageGrid } from 'brainnet';
+import type { GuidanceGradient } from 'brainnet/diffusion';
+import { evaluateRegion, formatEvaluation, REGION_CATEGORY, toRgbImages } from 'brainnet/braindive';
 import * as fs from 'node:fs';
 function arg(name: string, def: string): string { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1]! : def; }
 (async () => {

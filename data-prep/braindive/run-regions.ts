@@ -5,7 +5,8 @@
  *
  *   npx tsx data-prep/braindive/run-regions.ts --out outputs/braindive-runs --regions FFA,PPA,EBA,VWFA,food --n 20 --scale 10 --steps 20 [--batch 8] [--unguided]
  */
-import { loadSyntheticPipeline, runRegions, progress } from 'brainnet';
+import { loadSyntheticPipeline, progress } from 'brainnet';
+import { runRegions } from 'brainnet/braindive';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -12,7 +12,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initBackend, tf, renderCategorisedSet, trainClassifier, classifyImages, saveClassifier, progress, blurRgb, Rng, loadSyntheticDiffusion, reconstructThroughLatent, mapRows, EVAL_CATEGORIES, type CategorisedSet, type PcaLatent } from 'brainnet';
+import { initBackend, tf, progress } from 'brainnet';
+import { Rng } from 'brainnet/core';
+import { renderCategorisedSet, blurRgb, mapRows } from 'brainnet/synthetic';
+import { loadSyntheticDiffusion, reconstructThroughLatent, type PcaLatent } from 'brainnet/diffusion';
+import { trainClassifier, classifyImages, saveClassifier, EVAL_CATEGORIES, type CategorisedSet } from 'brainnet/braindive';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -11,11 +11,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { initBackend, tf } from 'brainnet';
+import { Rng } from 'brainnet/core';
+import { writeFileAtomicSync } from 'brainnet/io';
+import { renderCategorisedSet } from 'brainnet/synthetic';
 import {
-  initBackend, tf, Rng, renderCategorisedSet, initParams, countParams, diffusionLoss, saveParams,
-  DEFAULT_PIXEL_UNET, PIXEL_SCHEDULE, makeBetas, alphasCumprod, writeFileAtomicSync,
+  initParams, countParams, diffusionLoss, saveParams, DEFAULT_PIXEL_UNET, PIXEL_SCHEDULE, makeBetas, alphasCumprod,
   freshTrainState, trainLoop, saveTrainState, loadTrainState, type PredictionType,
-} from 'brainnet';
+} from 'brainnet/diffusion';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

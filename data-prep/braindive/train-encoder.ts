@@ -16,10 +16,14 @@
  * are cached by content in --cache (default data/braindive/features), so a rerun with the same images is quick. AdamW runs --steps (default 3000) steps; each voxel keeps its best validation weights.
  */
 import * as fs from 'node:fs';
+import { loadAlgonautsSubject, progress } from 'brainnet';
 import {
-  makeAlgonautsSubject, loadAlgonautsSubject, syntheticLocaliser, localiserThroughGenerator, loadSyntheticDiffusion,
-  builtinFeatureExtractor, loadOnnxImageEncoder, fitSubjectEncoder, saveVoxelEncoder, progress, groundTruth, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
-} from 'brainnet';
+  makeAlgonautsSubject, syntheticLocaliser, localiserThroughGenerator, groundTruth, syntheticWorldVersion,
+  SYNTHETIC_WORLD_VERSION,
+} from 'brainnet/synthetic';
+import { builtinFeatureExtractor, loadOnnxImageEncoder } from 'brainnet/backbones';
+import { loadSyntheticDiffusion } from 'brainnet/diffusion';
+import { fitSubjectEncoder, saveVoxelEncoder } from 'brainnet/braindive';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

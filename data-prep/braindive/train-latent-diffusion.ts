@@ -10,11 +10,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { initBackend, tf } from 'brainnet';
+import { Rng, fitPca } from 'brainnet/core';
+import { writeFileAtomicSync } from 'brainnet/io';
+import { renderCategorisedSet } from 'brainnet/synthetic';
 import {
-  initBackend, tf, Rng, renderCategorisedSet, fitPca, countParams, writeFileAtomicSync,
-  DEFAULT_LATENT_CONFIG, PIXEL_SCHEDULE, initLatentParams, latentDiffusionLoss, encodeLatent, makeBetas, alphasCumprod,
-  freshTrainState, trainLoop, saveTrainState, loadTrainState, loadParams, saveParams, type PcaLatent,
-} from 'brainnet';
+  countParams, DEFAULT_LATENT_CONFIG, PIXEL_SCHEDULE, initLatentParams, latentDiffusionLoss, encodeLatent, makeBetas,
+  alphasCumprod, freshTrainState, trainLoop, saveTrainState, loadTrainState, loadParams, saveParams, type PcaLatent,
+} from 'brainnet/diffusion';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

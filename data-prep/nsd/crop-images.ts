@@ -1,7 +1,9 @@
 /** crop-images: crops NSD images by their cropBox and resizes them (default 256x256, bicubic) into an HDF5 brick. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cropImagesToHdf5, readNsdStimInfo, readImage, openNsdSubject, readNpy, nsdPaths, type CropItem } from 'brainnet';
+import { openNsdSubject } from 'brainnet';
+import { readImage, readNpy } from 'brainnet/io';
+import { cropImagesToHdf5, readNsdStimInfo, nsdPaths, type CropItem } from 'brainnet/data';
 import { parseArgs, runMain } from './args';
 
 const USAGE = `usage: tsx data-prep/nsd/crop-images.ts --root NSD_ROOT --out FILE.h5 [--coco DIR] [--ids FILE.npy] [--size 256]

@@ -1,6 +1,8 @@
 /** noise-ceiling: NSD noise ceiling (%) from ncsnr, single trial and for the averaged repeats of the given sessions. */
 import * as path from 'node:path';
-import { openNsdSubject, nsdNoiseCeiling, nsdRepeatCounts, parseSessionList, writeNifti } from 'brainnet';
+import { openNsdSubject } from 'brainnet';
+import { writeNifti } from 'brainnet/io';
+import { nsdNoiseCeiling, nsdRepeatCounts, parseSessionList } from 'brainnet/data';
 import { parseArgs, runMain } from './args';
 
 const USAGE = `usage: tsx data-prep/nsd/noise-ceiling.ts --root NSD_ROOT --out DIR [--subject N] [--sessions LIST]

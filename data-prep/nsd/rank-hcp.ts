@@ -1,5 +1,5 @@
 /** rank-hcp: ranks HCP_MMP1 regions 1-180 by mean ncsnr per subject and averages the ranks across subjects. */
-import { rankHcp } from 'brainnet';
+import { rankHcp } from 'brainnet/data';
 import { parseArgs, runMain } from './args';
 
 const USAGE = `usage: tsx data-prep/nsd/rank-hcp.ts --root NSD_ROOT --out DIR [--subjects 1,2,...] [--ctab FILE]

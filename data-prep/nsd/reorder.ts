@@ -1,5 +1,5 @@
 /** reorder: attaches NSD/COCO ids to the z-scored rows, keeps the cortical voxels and writes one HDF5 file. */
-import { reorderNsd, NSD_CORTEX_ROIS } from 'brainnet';
+import { reorderNsd, NSD_CORTEX_ROIS } from 'brainnet/data';
 import { parseArgs, runMain } from './args';
 
 const USAGE = `usage: tsx data-prep/nsd/reorder.ts --root NSD_ROOT --zscored DIR --out FILE.h5 [--subject N] [--rois a,b,c]

@@ -2,7 +2,8 @@
  * zscore: z-scores NSD betas within each session (mask voxels), averages each image's repeats and
  * writes [images x voxels] float32 plus the image order. Resumes an interrupted run.
  */
-import { zscoreNsd, parseSessionList, progress } from 'brainnet';
+import { progress } from 'brainnet';
+import { zscoreNsd, parseSessionList } from 'brainnet/data';
 import { parseArgs, runMain } from './args';
 
 const USAGE = `usage: tsx data-prep/nsd/zscore.ts --root NSD_ROOT --out DIR [options]

@@ -248,5 +248,3 @@ export async function loadAlgonautsSubject(dir: string, opts: AlgonautsOptions =
     fmriRows, fmri: (h: Hemi) => fmriRows(h, 0, nTrain), roiNames, roiMask, coordinates, split, nanReport,
   };
 }
-
-export type { NDArray };

@@ -2,10 +2,12 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { initBackend, loadBuiltinBackbone, tf } from 'brainnet';
+import { imagesToTensor, RgbImage, writePng } from 'brainnet/io';
 import {
   Backbone, BackboneError, BackboneTokens, buildTokenCache, checkBackboneDeclaration, checkTokens, describeTokenCacheSize,
-  fileImageSources, getCheckedTokens, imagesToTensor, initBackend, loadBuiltinBackbone, builtinFeatureExtractor, memoryImageSource, RgbImage, tf, TokenCacheError, writePng,
-} from 'brainnet';
+  fileImageSources, getCheckedTokens, builtinFeatureExtractor, memoryImageSource, TokenCacheError,
+} from 'brainnet/backbones';
 
 /** A tiny deterministic backbone on 32x32 images: layer a [B,3,16,16], layer b [B,6,8,8]; counts its calls. */
 function fakeBackbone(name = 'fake', inputSize: [number, number] = [32, 32]): Backbone & { calls: number } {

@@ -1,6 +1,8 @@
 /** The token cache's batches are what the factorized encoding model consumes (layer order, [B, C, 8, 8], [B, C]). */
 import * as assert from 'node:assert/strict';
-import { buildTokenCache, FactorizedEncoder, initBackend, memoryImageSource, loadBuiltinBackbone, tf } from 'brainnet';
+import { initBackend, loadBuiltinBackbone, tf } from 'brainnet';
+import { buildTokenCache, memoryImageSource } from 'brainnet/backbones';
+import { FactorizedEncoder } from 'brainnet/encoding';
 
 describe('backbones -> encoding: token cache batches feed FactorizedEncoder', function () {
   this.timeout(60000);

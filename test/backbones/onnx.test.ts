@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { BackboneError, getCheckedTokens, initBackend, loadOnnxBackbone, loadOnnxBackboneFromSidecar, splitLayerOutput, tf } from 'brainnet';
+import { initBackend, loadOnnxBackbone, loadOnnxBackboneFromSidecar, tf } from 'brainnet';
+import { BackboneError, getCheckedTokens, splitLayerOutput } from 'brainnet/backbones';
 import { compareWithReference } from './reference';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'backbones', 'tiny-vit');

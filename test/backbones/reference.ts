@@ -1,7 +1,9 @@
 /** Shared by the ONNX backbone tests: compares a backbone's tokens with PyTorch's saved by data-prep/export-backbone.py. */
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { Backbone, readNpy, tf, toFloat32 } from 'brainnet';
+import { tf } from 'brainnet';
+import { readNpy, toFloat32 } from 'brainnet/io';
+import { Backbone } from 'brainnet/backbones';
 
 /** Runs `bb` on `<refDir>/inputs.npy` and returns the largest |onnx - torch| / (max|torch|) over all layers. */
 export async function compareWithReference(bb: Backbone, refDir: string): Promise<{ maxRelErr: number; layers: number }> {

@@ -9,7 +9,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend, loadBuiltinBackbone, loadOnnxBackboneFromSidecar, tf, Backbone, disposeTokens } from 'brainnet';
+import { initBackend, loadBuiltinBackbone, loadOnnxBackboneFromSidecar, tf } from 'brainnet';
+import { Backbone, disposeTokens } from 'brainnet/backbones';
 
 const ROOT = path.join(__dirname, '..', '..');
 const PY = '/usr/bin/python3';

@@ -11,7 +11,8 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { StableDiffusionOnnx, sampleGuided, makeScheduler, initBackend, type ScoreFn } from 'brainnet';
+import { initBackend } from 'brainnet';
+import { StableDiffusionOnnx, sampleGuided, makeScheduler, type ScoreFn } from 'brainnet/diffusion';
 
 function arg(args: string[], name: string, dflt: string): string {
   const i = args.indexOf(`--${name}`);

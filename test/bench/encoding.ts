@@ -9,7 +9,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, FactorizedEncoder, initBackend, trainStep } from 'brainnet';
+import { initBackend } from 'brainnet';
+import { AdamW, FactorizedEncoder, trainStep } from 'brainnet/encoding';
 
 const TORCH = String.raw`
 import json, math, resource, sys, time

@@ -120,7 +120,7 @@ async function tokenExtraction(bn: typeof BN, quick: boolean, reps: number): Pro
   const once = async () => {
     const t = await mob.getTokens(x);
     for (const v of Object.values(t.local)) await sync(v);
-    bn.disposeTokens(t);
+    bn.backbones.disposeTokens(t);
   };
   const mt = await medianSeconds(once, reps);
   x.dispose();
@@ -132,7 +132,7 @@ async function tokenExtraction(bn: typeof BN, quick: boolean, reps: number): Pro
   const which = fs.existsSync(big) ? 'ViT-B/16 (data/onnx/vit_b_16.onnx, random weights, 224^2)' : 'tiny ViT fixture (test/fixtures/onnx/vit_tiny.onnx, 32^2): data/onnx/vit_b_16.onnx is absent';
   const size = fs.existsSync(big) ? 224 : 32;
   const VB = quick ? 1 : 8;
-  const g = await bn.loadOnnxGraph(model, { inputShapes: { images: [VB, 3, size, size] } });
+  const g = await bn.backbones.loadOnnxGraph(model, { inputShapes: { images: [VB, 3, size, size] } });
   const xi = tf.randomUniform([VB, 3, size, size], 0, 1, 'float32', 2);
   const run1 = async () => {
     const o = g.run({ images: xi });
@@ -157,13 +157,13 @@ async function encodingTraining(bn: typeof BN, args: string[], quick: boolean, r
     coords[3 * i + 2] = 100 * z;
   }
   const head = arg(args, 'head', 'auto') as 'auto' | 'fused' | 'device';
-  const model = new bn.FactorizedEncoder(coords, { layerWidths: Array(L).fill(C), seed: 0, head });
+  const model = new bn.encoding.FactorizedEncoder(coords, { layerWidths: Array(L).fill(C), seed: 0, head });
   const tokens = {
     local: Array.from({ length: L }, (_, l) => tf.randomNormal([B, C, g, g], 0, 1, 'float32', 10 + l) as tf.Tensor4D),
     global: Array.from({ length: L }, (_, l) => tf.randomNormal([B, C], 0, 1, 'float32', 40 + l) as tf.Tensor2D),
   };
   const target = tf.randomNormal([B, N], 0, 1, 'float32', 99) as tf.Tensor2D;
-  const opt = new bn.AdamW();
+  const opt = new bn.encoding.AdamW();
   const peak = new Peak();
   const times: number[] = [];
   let readbacks: number[] = [];
@@ -173,7 +173,7 @@ async function encodingTraining(bn: typeof BN, args: string[], quick: boolean, r
     for (let s = 0; s < steps; s++) {
       const t0 = performance.now();
       // the step's one readback (async: webgpu in Node cannot read back synchronously) waits for the device
-      const r = await bn.countReadbacksAsync(() => bn.trainStep({ model, optimizer: opt, tokens, target, step: s }));
+      const r = await bn.compute.countReadbacksAsync(() => bn.encoding.trainStep({ model, optimizer: opt, tokens, target, step: s }));
       const dt = (performance.now() - t0) / 1000;
       peak.sample();
       loss = r.result.loss;
@@ -202,12 +202,12 @@ async function encodingTraining(bn: typeof BN, args: string[], quick: boolean, r
 async function guidedDiffusion(bn: typeof BN, args: string[], quick: boolean, reps: number): Promise<Record<string, unknown>> {
   const dir = path.join(ROOT, 'test', 'fixtures', 'diffusion', 'tiny-sd');
   const sizes = arg(args, 'sizes', '8,64').split(',').map(Number);
-  const sd = await bn.StableDiffusionOnnx.load(dir);
+  const sd = await bn.diffusion.StableDiffusionOnnx.load(dir);
   const cond = await sd.encodePrompt(['']);
   // a fixed random conv "brain encoder": [B,3,224,224] -> ROI mean [B]
   const w1 = tf.randomNormal([8, 8, 3, 16], 0, 0.1, 'float32', 1) as tf.Tensor4D;
   const w2 = tf.randomNormal([16, 32], 0, 0.3, 'float32', 2) as tf.Tensor2D;
-  const score: BN.ScoreFn = (img) => {
+  const score: BN.diffusion.ScoreFn = (img) => {
     const x = tf.transpose(img, [0, 2, 3, 1]) as tf.Tensor4D;
     const h = tf.relu(tf.conv2d(x, w1, 8, 'valid'));
     return tf.mean(tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, w2), 1);
@@ -225,14 +225,14 @@ async function guidedDiffusion(bn: typeof BN, args: string[], quick: boolean, re
           const eps = unet(x, t, cond);
           const x0 = tf.div(tf.sub(x, tf.mul(eps, Math.sqrt(1 - a))), Math.sqrt(a));
           const img = decode(tf.div(x0, sd.layout.vaeScalingFactor) as tf.Tensor4D);
-          return tf.sum(score(bn.toClipInput(img, 224)));
+          return tf.sum(score(bn.diffusion.toClipInput(img, 224)));
         });
         await s.data();
         s.dispose();
       };
       const guided = async () => {
         const eps = tf.tidy(() => unet(x, t, cond));
-        const r = bn.countReadbacks(() => bn.brainGuidance({ unet, decode, score, x, eps, t, alphaBar: a, guidanceScale: 100, gradient: 'full', context: cond, vaeScalingFactor: sd.layout.vaeScalingFactor, scoreSize: 224 }));
+        const r = bn.compute.countReadbacks(() => bn.diffusion.brainGuidance({ unet, decode, score, x, eps, t, alphaBar: a, guidanceScale: 100, gradient: 'full', context: cond, vaeScalingFactor: sd.layout.vaeScalingFactor, scoreSize: 224 }));
         await sync(r.result.g);
         tf.dispose([eps, r.result.g]);
         return r.count;

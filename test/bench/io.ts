@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { openNpy, readNpyHeader, npyHeaderBytes, withAtomicFile } from 'brainnet';
+import { openNpy, readNpyHeader, npyHeaderBytes, withAtomicFile } from 'brainnet/io';
 
 function argValue(args: string[], name: string, dflt: string): string {
   const i = args.indexOf(`--${name}`);

@@ -9,7 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { nsdVolumeGeometry, makeNsdDesign, writeNifti, writeMat, nsdPaths, nsdBetaName, NSD } from 'brainnet';
+import { writeNifti, writeMat } from 'brainnet/io';
+import { nsdPaths, nsdBetaName, NSD } from 'brainnet/data';
+import { nsdVolumeGeometry, makeNsdDesign } from 'brainnet/synthetic';
 
 const REPO = path.resolve(__dirname, '..', '..');
 

@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { initBackend, loadOnnxGraph } from 'brainnet';
+import { initBackend } from 'brainnet';
+import { loadOnnxGraph } from 'brainnet/backbones';
 
 function argValue(args: string[], name: string, dflt: string): string {
   const i = args.indexOf(`--${name}`);

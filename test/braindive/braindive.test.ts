@@ -7,12 +7,15 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { initBackend, tf } from 'brainnet';
+import { ensureWasmDepthwiseGradients, depthwiseBackpropInput, depthwiseConv2dFrozen, pointwiseConv2d } from 'brainnet/compute';
+import { renderCategorisedSet } from 'brainnet/synthetic';
+import { builtinFeatureExtractor, builtinFeatureExtractorFor, layersExecutor, type FeatureExtractor } from 'brainnet/backbones';
+import { conv3x3, initParams, pixelUNetNHWC, countParams, DEFAULT_PIXEL_UNET, loadPixelDiffusion, saveParams } from 'brainnet/diffusion';
 import {
-  initBackend, tf, conv3x3, initParams, pixelUNetNHWC, countParams, DEFAULT_PIXEL_UNET, loadPixelDiffusion, saveParams,
-  ensureWasmDepthwiseGradients, depthwiseBackpropInput, depthwiseConv2dFrozen, pointwiseConv2d, cachedFeatures, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError, checkScale,
-  topFraction, categoryShare, evaluateRegion, renderCategorisedSet, builtinFeatureExtractor, builtinFeatureExtractorFor, layersExecutor,
-  type FeatureExtractor, type VoxelEncoder,
-} from 'brainnet';
+  cachedFeatures, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError,
+  checkScale, topFraction, categoryShare, evaluateRegion, type VoxelEncoder,
+} from 'brainnet/braindive';
 
 describe('braindive', () => {
   before(async () => {

@@ -7,7 +7,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend, tf, ClipZeroShotOnnx, clipTextInputs, ClipTokenizer, CLIP_PROMPTS, EVAL_CATEGORIES, FileFormatError } from 'brainnet';
+import { initBackend, tf } from 'brainnet';
+import { FileFormatError } from 'brainnet/io';
+import { ClipTokenizer } from 'brainnet/diffusion';
+import { ClipZeroShotOnnx, clipTextInputs, CLIP_PROMPTS, EVAL_CATEGORIES } from 'brainnet/braindive';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'braindive');
 const DIR = path.join(FIX, 'tiny-clip');

@@ -5,7 +5,8 @@
  * category by at least a quarter of the seeds; prints the whole table (guided, top-20 % and unguided shares).
  */
 import * as assert from 'node:assert/strict';
-import { loadSyntheticPipeline, evaluateGuidance, formatEvaluation, type SyntheticPipeline } from 'brainnet';
+import { loadSyntheticPipeline } from 'brainnet';
+import { evaluateGuidance, formatEvaluation, type SyntheticPipeline } from 'brainnet/braindive';
 
 describe('BrainDiVE evaluation (synthetic world, slow)', function () {
   this.timeout(3600000);

@@ -7,7 +7,8 @@
  * (effect.slow.ts) repeats this with 20 other seeds. See models/synthetic-diffusion-64/README.md.
  */
 import * as assert from 'node:assert/strict';
-import { loadSyntheticPipeline, evaluateGuidance, formatEvaluation, type SyntheticPipeline } from 'brainnet';
+import { loadSyntheticPipeline } from 'brainnet';
+import { evaluateGuidance, formatEvaluation, type SyntheticPipeline } from 'brainnet/braindive';
 
 describe('BrainDiVE effect (synthetic world, fixed seeds)', function () {
   this.timeout(1200000);

@@ -7,12 +7,13 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { initBackend, tf } from 'brainnet';
+import { syntheticLocaliser, blurRgb, renderCategorisedSet, localiserThroughGenerator } from 'brainnet/synthetic';
 import {
-  initBackend, tf, loadSyntheticDiffusion, samplerParts, encodeLatent, decodeLatent, latentDenoiser, initLatentParams, DEFAULT_LATENT_CONFIG,
-  makeScheduler, freshTrainState, adamwEmaStep, reconstructThroughLatent, saveTrainState, loadTrainState, syntheticLocaliser, blurRgb, renderCategorisedSet,
-  guidanceViews, localiserThroughGenerator,
+  loadSyntheticDiffusion, samplerParts, encodeLatent, decodeLatent, latentDenoiser, initLatentParams, DEFAULT_LATENT_CONFIG,
+  makeScheduler, freshTrainState, adamwEmaStep, reconstructThroughLatent, saveTrainState, loadTrainState, guidanceViews,
   type LatentDiffusionModel,
-} from 'brainnet';
+} from 'brainnet/diffusion';
 
 describe('latent diffusion (synthetic world)', () => {
   let model: LatentDiffusionModel;

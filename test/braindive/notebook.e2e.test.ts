@@ -7,7 +7,10 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { tf, initBackend, loadOnnxImageEncoder, trainVoxelEncoder, saveVoxelEncoder, type Notebook } from 'brainnet';
+import { tf, initBackend } from 'brainnet';
+import { loadOnnxImageEncoder } from 'brainnet/backbones';
+import { trainVoxelEncoder, saveVoxelEncoder } from 'brainnet/braindive';
+import type { Notebook } from 'brainnet/runner';
 import { installTestKernel, runNotebookCli, NOTEBOOK_CLI, REPO } from '../notebook/kernel-env';
 
 type Out = { output_type: string; data?: Record<string, unknown>; text?: string | string[]; evalue?: string };

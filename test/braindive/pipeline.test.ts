@@ -7,7 +7,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { tf, initBackend, loadSyntheticPipeline, loadSdPipeline, loadOnnxImageEncoder, trainVoxelEncoder, saveVoxelEncoder, type SyntheticPipeline } from 'brainnet';
+import { tf, initBackend, loadSyntheticPipeline, loadSdPipeline } from 'brainnet';
+import { loadOnnxImageEncoder } from 'brainnet/backbones';
+import { trainVoxelEncoder, saveVoxelEncoder, type SyntheticPipeline } from 'brainnet/braindive';
 
 const REPO = path.resolve(__dirname, '../..');
 const rowSums = (p: Float32Array, n: number) => Array.from({ length: n }, (_, i) => p.subarray(i * 5, i * 5 + 5).reduce((a, b) => a + b, 0));

@@ -7,7 +7,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadSyntheticPipeline, runRegions, readImage, type SyntheticPipeline } from 'brainnet';
+import { loadSyntheticPipeline } from 'brainnet';
+import { readImage } from 'brainnet/io';
+import { runRegions, type SyntheticPipeline } from 'brainnet/braindive';
 
 describe('BrainDiVE runs on disk (synthetic world)', function () {
   this.timeout(300000);

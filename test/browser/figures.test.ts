@@ -11,7 +11,9 @@ import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { paperLayerSelector, paperPlotly, plotlyBundle, plotlyLoaderBundle, renderNotebookHtml, type Notebook } from 'brainnet';
+import { paperLayerSelector, paperPlotly } from 'brainnet';
+import { plotlyBundle, plotlyLoaderBundle } from 'brainnet/notebook';
+import { renderNotebookHtml, type Notebook } from 'brainnet/runner';
 import { groundTruthFit } from '../example/fake-fit';
 import { CHROMIUM, launchChromium, openPage, stopProcess, type Cdp, type Page } from './chromium';
 

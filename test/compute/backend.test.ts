@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import {
-  BACKEND_ORDER, BackendUnavailableError, describeChoice, initBackend, parseBackendName, resetBackendChoice, tf,
-} from 'brainnet';
+import { initBackend, tf } from 'brainnet';
+import { BACKEND_ORDER, BackendUnavailableError, describeChoice, parseBackendName, resetBackendChoice } from 'brainnet/compute';
 
 /** A `require` that pretends tfjs-node-gpu is installed but cannot load its native library. */
 function brokenGpuRequire(id: string): unknown {

@@ -1,7 +1,7 @@
 /** The readback counter on the cpu backend: dataSync/data/arraySync/array each count once, with bytes. */
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { countReadbacks, countReadbacksAsync, startReadbackCounter } from 'brainnet';
+import { countReadbacks, countReadbacksAsync, startReadbackCounter } from 'brainnet/compute';
 
 describe('readback counter (cpu)', () => {
   before(async () => {
@@ -78,7 +78,8 @@ describe('readback counter (cpu)', () => {
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { brainGuidance, buildTokenCache, makeScheduler, memoryImageSource, sampleGuided, type Backbone, type BackboneTokens, type DecodeFn, type ScoreFn, type UNetFn } from 'brainnet';
+import { buildTokenCache, memoryImageSource, type Backbone, type BackboneTokens } from 'brainnet/backbones';
+import { brainGuidance, makeScheduler, sampleGuided, type DecodeFn, type ScoreFn, type UNetFn } from 'brainnet/diffusion';
 
 describe('readbacks of the hot paths (cpu)', () => {
   before(async () => {

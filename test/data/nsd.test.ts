@@ -2,11 +2,16 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { openNsdSubject } from 'brainnet';
+import { Rng } from 'brainnet/core';
+import { FileFormatError, writeNifti, writeMat, readNpy, readNifti } from 'brainnet/io';
 import {
-  FileFormatError, makeNsdSubject, openNsdSubject, readNsdExpDesign, readNsdBetas, readNsdStimInfo, parseNsdStimInfo, parseCropBox,
-  readNsdVolume, nsdRoiVoxels, nsdMaskedBetas, zscoreSession, readCtab, nsdPaths, nsdBetaName, writeNifti, writeMat, readNpy, readNifti,
-  NSD, type NsdSubject, type MakeNsdSubjectResult, makeNsdDesign, nearestOnSphere, nsdVolumeGeometry, formatCropBox, Rng,
-} from 'brainnet';
+  readNsdExpDesign, readNsdBetas, readNsdStimInfo, parseNsdStimInfo, parseCropBox, readNsdVolume, nsdRoiVoxels, nsdMaskedBetas,
+  zscoreSession, readCtab, nsdPaths, nsdBetaName, NSD, type NsdSubject,
+} from 'brainnet/data';
+import {
+  makeNsdSubject, type MakeNsdSubjectResult, makeNsdDesign, nearestOnSphere, nsdVolumeGeometry, formatCropBox,
+} from 'brainnet/synthetic';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-nsd-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));

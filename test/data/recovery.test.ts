@@ -1,6 +1,6 @@
 /** The science check's pure parts (lib/synthetic/recovery.ts) on a hand-made truth and fit; the whole experiment is data-prep/science-check.ts. */
 import { strict as assert } from 'node:assert';
-import { formatScienceTable, meanLayerIndex, pearsonFinite, scienceChecks, type ScienceInput } from 'brainnet';
+import { formatScienceTable, meanLayerIndex, pearsonFinite, scienceChecks, type ScienceInput } from 'brainnet/synthetic';
 
 // 8 vertices: four early (V1-V3) with a pRF, three category-ROI vertices, one other
 const truth: ScienceInput['truth'] = {

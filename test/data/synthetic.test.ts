@@ -2,10 +2,13 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { loadAlgonautsSubject } from 'brainnet';
+import { Rng } from 'brainnet/core';
+import { FileFormatError, readNpy, writeNpy } from 'brainnet/io';
 import {
-  FileFormatError, readNpy, writeNpy, ico, icoVertexCount, makeCortex, Rng,
-  makeAlgonautsSubject, loadAlgonautsSubject, noiseCeiling, groundTruth, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION,
-} from 'brainnet';
+  ico, icoVertexCount, makeCortex, makeAlgonautsSubject, noiseCeiling, groundTruth, syntheticWorldVersion,
+  SYNTHETIC_WORLD_VERSION,
+} from 'brainnet/synthetic';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-data-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -5,7 +5,10 @@
  */
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { sampleGuided, makeScheduler, brainGuidance, toClipInput, GuidanceError, SCHEDULER_KINDS, type UNetFn, type DecodeFn, type ScoreFn } from 'brainnet';
+import {
+  sampleGuided, makeScheduler, brainGuidance, toClipInput, GuidanceError, SCHEDULER_KINDS, type UNetFn, type DecodeFn,
+  type ScoreFn,
+} from 'brainnet/diffusion';
 
 const C = 4, h = 8, w = 8;
 // toy UNet: eps = 0.6 x + 0.1 * mean(context) (depends on x, so the full gradient differs from x0-only)

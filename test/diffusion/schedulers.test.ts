@@ -8,7 +8,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { makeScheduler, disposeSchedulerState, schedulerConfigFromJson, type BetaSchedule, type PredictionType, type SchedulerKind, type SchedulerState, type TimestepSpacing } from 'brainnet';
+import {
+  makeScheduler, disposeSchedulerState, schedulerConfigFromJson, type BetaSchedule, type PredictionType, type SchedulerKind,
+  type SchedulerState, type TimestepSpacing,
+} from 'brainnet/diffusion';
 
 interface Step { t: number; x: number[]; out: number[]; prev: number[]; x0: number[]; scaled: number[]; noise?: number[] }
 interface Case {

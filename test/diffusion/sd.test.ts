@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { StableDiffusionOnnx, checkSdOnnxLayout, sampleGuided, makeScheduler, readNpy, FileFormatError, type ScoreFn } from 'brainnet';
+import { readNpy, FileFormatError } from 'brainnet/io';
+import { StableDiffusionOnnx, checkSdOnnxLayout, sampleGuided, makeScheduler, type ScoreFn } from 'brainnet/diffusion';
 
 const SD = path.join(__dirname, '../fixtures/diffusion/tiny-sd');
 const REF = path.join(__dirname, '../fixtures/diffusion/tiny-sd-reference');

@@ -7,7 +7,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ClipTokenizer, bytesToUnicode, FileFormatError } from 'brainnet';
+import { FileFormatError } from 'brainnet/io';
+import { ClipTokenizer, bytesToUnicode } from 'brainnet/diffusion';
 
 const DIR = path.join(__dirname, '../fixtures/diffusion/tiny-sd/tokenizer');
 const cases = (JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/diffusion/tokenizer.json'), 'utf8')) as { cases: { text: string; ids: number[] }[] }).cases;

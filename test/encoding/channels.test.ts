@@ -3,7 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { clusterChannels, cutTree, kmeansCosine, mixedTokenMap, Rng, roiPrincipalComponents, summariseByRoi, topChannelImage, wardLinkage } from 'brainnet';
+import { Rng } from 'brainnet/core';
+import {
+  clusterChannels, cutTree, kmeansCosine, mixedTokenMap, roiPrincipalComponents, summariseByRoi, topChannelImage, wardLinkage,
+} from 'brainnet/encoding';
 
 const ward = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'encoding-ridge', 'ward.json'), 'utf8')) as {
   n: number; d: number; points: number[]; linkage: number[][]; labels: Record<string, number[]>;

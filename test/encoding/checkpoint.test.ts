@@ -5,9 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import {
-  FactorizedEncoder, loadCheckpoint, readCheckpointHeader, saveCheckpoint, trainEncoder, readSafetensorsHeader, type EncoderData,
-} from 'brainnet';
+import { readSafetensorsHeader } from 'brainnet/io';
+import { FactorizedEncoder, loadCheckpoint, readCheckpointHeader, saveCheckpoint, trainEncoder, type EncoderData } from 'brainnet/encoding';
 
 /** Random tokens and a planted read-out of layer 1's global token, as synchronous and asynchronous batches. */
 function world(n: number, images: number, seed: number, widths = [5, 7]): { coords: Float32Array; data: EncoderData; asyncData: EncoderData } {
@@ -150,7 +149,7 @@ describe('encoder checkpoint errors', function () {
     const { coords } = world(6, 8, 2);
     const m = new FactorizedEncoder(coords, { layerWidths: [5, 7], bottleneckDim: 8, hiddenDim: 16, grid: 4 });
     const other = path.join(dir, 'other.safetensors');
-    const { writeSafetensors } = await import('brainnet');
+    const { writeSafetensors } = await import('brainnet/io');
     await writeSafetensors(other, { x: { dtype: 'float32', shape: [1], data: new Float32Array(1) } });
     await assert.rejects(loadCheckpoint(other, m), /brainnet encoder checkpoint/);
     await assert.rejects(loadCheckpoint(path.join(dir, 'nope.safetensors'), m), /no such file/);

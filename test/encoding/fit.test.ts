@@ -5,10 +5,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import {
-  collectGridFeatures, fitEncoder, groundTruth, loadAlgonautsSubject, makeAlgonautsSubject, readCheckpointHeader, scienceChecks, formatScienceTable, summariseByRoi, tfjsLayersBackbone,
-  type AlgonautsSubject, type Backbone,
-} from 'brainnet';
+import { fitEncoder, loadAlgonautsSubject } from 'brainnet';
+import type { AlgonautsSubject } from 'brainnet/data';
+import { groundTruth, makeAlgonautsSubject, scienceChecks, formatScienceTable } from 'brainnet/synthetic';
+import { tfjsLayersBackbone, type Backbone } from 'brainnet/backbones';
+import { collectGridFeatures, readCheckpointHeader, summariseByRoi } from 'brainnet/encoding';
 
 /** A seeded 3-layer conv net on 32x32 images: grids 16, 8, 4 with 4, 6, 8 channels. */
 function tinyBackbone(): Backbone {
@@ -101,7 +102,7 @@ describe('fitEncoder', function () {
   it('refuses a checkpoint made for another vertex selection, naming both counts', async () => {
     const fewer = await loadAlgonautsSubject(path.join(dir, 'subj'), { nsdgeneral: { lh: path.join(dir, 'lh.mask.npy'), rh: path.join(dir, 'rh.mask.npy') } }).catch(() => null);
     assert.equal(fewer, null); // no such mask files: the loader says so (the real check is below)
-    const { writeNpy } = await import('brainnet');
+    const { writeNpy } = await import('brainnet/io');
     for (const h of ['lh', 'rh'] as const) {
       const n = subject.vertexCount[h];
       const m = new Float32Array(n).fill(1);

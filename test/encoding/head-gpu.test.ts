@@ -12,10 +12,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { DeviceOutOfMemoryError, countReadbacks, countReadbacksAsync, isOutOfMemoryError, syncReadbackUnsupported } from 'brainnet/compute';
 import {
-  AdamW, DeviceOutOfMemoryError, FactorizedEncoder, autoHead, countReadbacks, countReadbacksAsync, deviceHead, encoderLoss, fusedHead,
-  isOutOfMemoryError, syncReadbackUnsupported, trainEncoder, trainStep, type EncoderBatch,
-} from 'brainnet';
+  AdamW, FactorizedEncoder, autoHead, deviceHead, encoderLoss, fusedHead, trainEncoder, trainStep, type EncoderBatch,
+} from 'brainnet/encoding';
 import { loadParityFixture, relErr } from './fixture';
 
 const TOL = 1e-4;
@@ -312,23 +312,23 @@ const tf = require('@tensorflow/tfjs');
   const bn = require('brainnet');
   const N = 50, widths = [6, 5];
   const coords = Float32Array.from({ length: N * 3 }, (_, i) => Math.sin(i) * 40);
-  const model = new bn.FactorizedEncoder(coords, { layerWidths: widths, bottleneckDim: 8, hiddenDim: 8, headChunk: 20 });
+  const model = new bn.encoding.FactorizedEncoder(coords, { layerWidths: widths, bottleneckDim: 8, hiddenDim: 8, headChunk: 20 });
   const tokens = { local: widths.map((c) => tf.randomNormal([4, c, 14, 14])), global: widths.map((c) => tf.randomNormal([4, c])) };
   const target = tf.randomNormal([4, N]);
-  const opt = new bn.AdamW();
+  const opt = new bn.encoding.AdamW();
   const counts = [];
-  for (let s = 0; s < 2; s++) counts.push((await bn.countReadbacksAsync(() => bn.trainStep({ model, optimizer: opt, tokens, target, step: s }))).count);
+  for (let s = 0; s < 2; s++) counts.push((await bn.compute.countReadbacksAsync(() => bn.encoding.trainStep({ model, optimizer: opt, tokens, target, step: s }))).count);
   let syncError = '';
   try { opt.state(); } catch (e) { syncError = String(e.message); }
   await opt.flush();
   // Dawn's null device has a small memory budget: a large read-out runs out of it. WebGPU does not
   // throw on that; trainStep must catch it in an error scope before AdamW changes anything.
   const M = 20000;
-  const big = new bn.FactorizedEncoder(Float32Array.from({ length: M * 3 }, (_, i) => Math.sin(i) * 40), { layerWidths: [16, 16], hiddenDim: 8 });
+  const big = new bn.encoding.FactorizedEncoder(Float32Array.from({ length: M * 3 }, (_, i) => Math.sin(i) * 40), { layerWidths: [16, 16], hiddenDim: 8 });
   const bt = { local: [0, 1].map(() => tf.randomNormal([8, 16, 8, 8])), global: [0, 1].map(() => tf.randomNormal([8, 16])) };
-  const bopt = new bn.AdamW();
+  const bopt = new bn.encoding.AdamW();
   let oom = 'none';
-  try { await bn.trainStep({ model: big, optimizer: bopt, tokens: bt, target: tf.randomNormal([8, M]), step: 0 }); } catch (e) { oom = e.name + ': ' + e.message; }
+  try { await bn.encoding.trainStep({ model: big, optimizer: bopt, tokens: bt, target: tf.randomNormal([8, M]), step: 0 }); } catch (e) { oom = e.name + ': ' + e.message; }
   console.log(JSON.stringify({ head: model.headKind(), counts, syncError, step: opt.state().step, oom, bigStep: bopt.step }));
 })().catch((e) => { console.log(JSON.stringify({ error: String(e && e.stack || e) })); });
 `;

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { FactorizedEncoder, encoderLoss, positionEncoding } from 'brainnet';
+import { FactorizedEncoder, encoderLoss, positionEncoding } from 'brainnet/encoding';
 import { loadParityFixture, relErr } from './fixture';
 
 const TOL = 1e-4;

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { applyPca, fitPca, fitRidgeBaseline, fitRidgeBaselineFromCache, kfoldIds, ridgeCV, ridgePredict, Rng, symmetricEigen, tokenFeatures } from 'brainnet';
+import { applyPca, fitPca, Rng, symmetricEigen } from 'brainnet/core';
+import { fitRidgeBaseline, fitRidgeBaselineFromCache, kfoldIds, ridgeCV, ridgePredict, tokenFeatures } from 'brainnet/encoding';
 
 interface RidgeCase {
   n: number; p: number; N: number; alphas: number[]; folds: number[];

@@ -3,9 +3,9 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {
-  AdamW, FactorizedEncoder, NonFiniteLossError, algonautsScore, algonautsNoiseCeiling, meanFinite, pearsonPerVertex, r2PerVertex, summariseByRoi, trainEncoder,
-  type EncoderData,
-} from 'brainnet';
+  AdamW, FactorizedEncoder, NonFiniteLossError, algonautsScore, algonautsNoiseCeiling, meanFinite, pearsonPerVertex, r2PerVertex,
+  summariseByRoi, trainEncoder, type EncoderData,
+} from 'brainnet/encoding';
 
 /** A tiny world: responses are a fixed linear read-out of layer 1's global token plus noise. */
 function world(n: number, images: number, seed: number, nan = -1): { coords: Float32Array; data: EncoderData } {

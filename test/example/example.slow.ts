@@ -10,7 +10,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { makeAlgonautsSubject, pngSize, type Notebook } from 'brainnet';
+import { makeAlgonautsSubject } from 'brainnet/synthetic';
+import { pngSize } from 'brainnet/notebook';
+import type { Notebook } from 'brainnet/runner';
 import { installTestKernel, REPO } from '../notebook/kernel-env';
 
 const CLI = path.join(REPO, 'dist', 'lib', 'runner', 'cli.js');

@@ -3,7 +3,9 @@
  * intended depth, scale from its intended scale, space from its pRF, R² high inside ROIs, clusters by ROI, a ridge
  * baseline that picks the intended depth. The paper figures drawn from it must show the truth.
  */
-import { type EncoderFitLike, groundTruth, loadAlgonautsSubject, makeAlgonautsSubject, subjectFlatLayout, subjectRoiLabels, type FlatLayout } from 'brainnet';
+import { loadAlgonautsSubject, subjectFlatLayout, subjectRoiLabels } from 'brainnet';
+import { groundTruth, makeAlgonautsSubject } from 'brainnet/synthetic';
+import type { EncoderFitLike, FlatLayout } from 'brainnet/viz';
 
 export const L = 8;
 export const DEPTH_LAYER: Record<string, number> = { early: 1, mid: 4, late: 7 };

@@ -8,7 +8,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createCanvas, loadImage } from 'canvas';
-import { flatmapGeometry, layerSelectorFigure, layoutCentroid, markdownTable, paperCompareBackbones, paperFigures, paperRoiScores, paperLayerSelector, paperPlotly, paperTopChannels, pngSize, roiSummaryRows, writePaperFigures } from 'brainnet';
+import {
+  markdownTable, paperCompareBackbones, paperFigures, paperRoiScores, paperLayerSelector, paperPlotly, paperTopChannels,
+  roiSummaryRows, writePaperFigures,
+} from 'brainnet';
+import { flatmapGeometry, layerSelectorFigure, layoutCentroid } from 'brainnet/viz';
+import { pngSize } from 'brainnet/notebook';
 import { groundTruthFit } from './fake-fit';
 
 async function pixels(png: Uint8Array) {

@@ -5,9 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import {
-  type NDArray, FileFormatError, readCurv, readFreesurferSurface, readMgh, readPatch, writeCurv,
-  writeFreesurferSurface, writeMgh, writePatch,
-} from 'brainnet';
+  type NDArray, FileFormatError, readCurv, readFreesurferSurface, readMgh, readPatch, writeCurv, writeFreesurferSurface,
+  writeMgh, writePatch,
+} from 'brainnet/io';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'surf');
 const SCRIPT = path.join(__dirname, '..', '..', 'data-prep', 'fixtures', 'make_surf_mat_fixtures.py');

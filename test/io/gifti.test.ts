@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   type GiftiImage, type NDArray, FileFormatError, readGifti, readGiftiData, readGiftiSurface, writeGifti, writeGiftiSurface,
-} from 'brainnet';
+} from 'brainnet/io';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'surf');
 const SCRIPT = path.join(__dirname, '..', '..', 'data-prep', 'fixtures', 'make_surf_mat_fixtures.py');

@@ -3,9 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  FileFormatError, type NDArray, listHdf5, openHdf5, readHdf5, readHdf5Attrs, readHdf5Strings, writeHdf5,
-} from 'brainnet';
+import { FileFormatError, type NDArray, listHdf5, openHdf5, readHdf5, readHdf5Attrs, readHdf5Strings, writeHdf5 } from 'brainnet/io';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'hdf5');
 const H5 = path.join(FIX, 'mixed.h5');

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  decodeImage, readImage, resizeImage, cropImage, encodePng, writePng, writeJpeg, imagesToTensor,
-  IMAGENET_MEAN, IMAGENET_STD, CLIP_MEAN, CLIP_STD, FileFormatError, RgbImage,
-} from 'brainnet';
+  decodeImage, readImage, resizeImage, cropImage, encodePng, writePng, writeJpeg, imagesToTensor, IMAGENET_MEAN, IMAGENET_STD,
+  CLIP_MEAN, CLIP_STD, FileFormatError, RgbImage,
+} from 'brainnet/io';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'images');
 const EXP = JSON.parse(fs.readFileSync(path.join(FIX, 'expected.json'), 'utf8')) as Record<string, { width: number; height: number; hex: string }>;

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type MatValue, type NDArray, FileFormatError, isMatArray, matCell, matStruct, readMat, writeMat } from 'brainnet';
+import { type MatValue, type NDArray, FileFormatError, isMatArray, matCell, matStruct, readMat, writeMat } from 'brainnet/io';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'mat');
 const SCRIPT = path.join(__dirname, '..', '..', 'data-prep', 'fixtures', 'make_surf_mat_fixtures.py');

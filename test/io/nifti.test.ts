@@ -4,9 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import {
-  FileFormatError, type NDArray, affineToQform, niftiQform, niftiScaled, readNifti, readNiftiHeader, writeNifti,
-} from 'brainnet';
+import { FileFormatError, type NDArray, affineToQform, niftiQform, niftiScaled, readNifti, readNiftiHeader, writeNifti } from 'brainnet/io';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'nifti');
 

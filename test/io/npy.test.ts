@@ -3,9 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import {
-  readNpy, readNpyHeader, openNpy, decodeNpy, encodeNpy, writeNpy, FileFormatError, NDArray, DType, allocTyped,
-} from 'brainnet';
+import { readNpy, readNpyHeader, openNpy, decodeNpy, encodeNpy, writeNpy, FileFormatError, NDArray, DType, allocTyped } from 'brainnet/io';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'npy');
 interface Expected { dtype: DType; shape: number[]; hex: string }

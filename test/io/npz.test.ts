@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { readNpz, writeNpz, FileFormatError, NDArray, DType } from 'brainnet';
+import { readNpz, writeNpz, FileFormatError, NDArray, DType } from 'brainnet/io';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'npy');
 interface Expected { dtype: DType; shape: number[]; hex: string }

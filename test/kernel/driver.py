@@ -25,7 +25,7 @@ def run_nbclient(cwd):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "brainnet-ts", "display_name": "TypeScript (brainnet)", "language": "typescript"}
     nb.cells = [
-        nbformat.v4.new_code_cell("import { shapeSize } from 'brainnet';\nconst n = shapeSize([3, 4]);\nconsole.log('n is', n);"),
+        nbformat.v4.new_code_cell("import { shapeSize } from 'brainnet/io';\nconst n = shapeSize([3, 4]);\nconsole.log('n is', n);"),
         nbformat.v4.new_code_cell("n * 2"),
     ]
     NotebookClient(nb, timeout=60, kernel_name="brainnet-ts", resources={"metadata": {"path": cwd}}).execute()
@@ -50,8 +50,8 @@ def main():
             "error": 'const a = 1;\nthrow new RangeError("out of range");',
             "display": "__brainnetKernel.display({ data: { 'text/html': '<b>v1</b>' }, transient: { display_id: 'd1' } });\n"
             "__brainnetKernel.display({ data: { 'text/html': '<b>v2</b>' }, transient: { display_id: 'd1' } }, true);",
-            "brainnet": "import { shapeSize } from 'brainnet';\nshapeSize([2, 3, 4])",
-            "brainnet_later": "shapeSize([5, 5])",
+            "brainnet": "import { io } from 'brainnet';\nio.shapeSize([2, 3, 4])",
+            "brainnet_later": "io.shapeSize([5, 5])",
             "await": "const v = await new Promise<number>((r) => setTimeout(() => r(5), 50));\nv * 2",
             "const1": "const k = 1; k",
             "const2": "const k = 2; k",
@@ -70,11 +70,11 @@ def main():
             result[name] = execute(kc, code, **kw)
 
         # completion and inspection
-        msg_id = kc.complete("shapeSi")
+        msg_id = kc.complete("io.shapeSi")
         result["complete_brainnet"] = shell_reply(kc, msg_id)["content"]
         msg_id = kc.complete("const s = 'x';\ns.toUpp", len("const s = 'x';\ns.toUpp"))
         result["complete_member"] = shell_reply(kc, msg_id)["content"]
-        msg_id = kc.inspect("shapeSize", 9)
+        msg_id = kc.inspect("io.shapeSize", 12)
         result["inspect"] = shell_reply(kc, msg_id)["content"]
         msg_id = kc.is_complete("function f() {")
         result["is_complete"] = shell_reply(kc, msg_id)["content"]

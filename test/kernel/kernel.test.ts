@@ -129,9 +129,9 @@ describe('kernel: brainnet-ts through jupyter_client', function () {
     assert.equal(of(result.async_out, 'stream')[0]?.content.text, 'later\n');
   });
 
-  it('completes globals and members and inspects brainnet exports from the language service', () => {
+  it('completes namespace members and inspects brainnet exports from the language service', () => {
     assert.deepEqual(result.complete_brainnet.matches, ['shapeSize']);
-    assert.equal(result.complete_brainnet.cursor_start, 0);
+    assert.equal(result.complete_brainnet.cursor_start, 'io.'.length);
     assert.ok(result.complete_member.matches.includes('toUpperCase'));
     assert.equal(result.complete_member.cursor_start, 'const s = \'x\';\ns.'.length);
     assert.equal(result.inspect.found, true);

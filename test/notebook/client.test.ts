@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as os from 'node:os';
-import { KernelClient, findKernelSpec, jupyterDataDirs, type NotebookOutput, type ReactiveReplyMetadata } from 'brainnet';
+import type { ReactiveReplyMetadata } from 'brainnet/notebook';
+import { KernelClient, findKernelSpec, jupyterDataDirs, type NotebookOutput } from 'brainnet/runner';
 import { installTestKernel, REPO } from './kernel-env';
 
 const texts = (outs: NotebookOutput[]) =>

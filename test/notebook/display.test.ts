@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { createCanvas } from 'canvas';
 import sharp from 'sharp';
-import { display, newDisplay, clearOutput, resetPlotlyLoaded, PLOTLY_MIME, pngSize, jpegSize, formatBytes, type MimeBundle } from 'brainnet';
+import { display, newDisplay, clearOutput } from 'brainnet';
+import { resetPlotlyLoaded, PLOTLY_MIME, pngSize, jpegSize, formatBytes, type MimeBundle } from 'brainnet/notebook';
 
 interface Call {
   bundle: MimeBundle;

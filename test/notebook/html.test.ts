@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { renderNotebookHtml, plotlyLoaderBundle, plotlyBundle, PLOTLY_MIME, type Notebook, type NotebookOutput } from 'brainnet';
+import { plotlyLoaderBundle, plotlyBundle, PLOTLY_MIME } from 'brainnet/notebook';
+import { renderNotebookHtml, type Notebook, type NotebookOutput } from 'brainnet/runner';
 
 const PNG_1x1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 

@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { injectParameters, locateErrorLine, notebookProblems, parameterLiteral, parametersSource, parseNotebook, type Notebook } from 'brainnet';
+import {
+  injectParameters, locateErrorLine, notebookProblems, parameterLiteral, parametersSource, parseNotebook, type Notebook,
+} from 'brainnet/runner';
 
 function nb(cells: Notebook['cells'], minor = 5): Notebook {
   return { nbformat: 4, nbformat_minor: minor, metadata: {}, cells };

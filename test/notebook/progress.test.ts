@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { formatDuration, formatProgressLine, formatRate, progress, progressHtml, progressStats, withProgress } from 'brainnet';
+import { progress, withProgress } from 'brainnet';
+import { formatDuration, formatProgressLine, formatRate, progressHtml, progressStats } from 'brainnet/notebook';
 
 /** A fake clock the tests move by hand. */
 function clock(start = 1_000_000) {

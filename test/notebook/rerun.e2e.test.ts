@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runNotebook, type Notebook } from 'brainnet';
+import { runNotebook, type Notebook } from 'brainnet/runner';
 import { installTestKernel, REPO } from './kernel-env';
 
 const CLI = path.join(REPO, 'dist', 'lib', 'runner', 'cli.js');

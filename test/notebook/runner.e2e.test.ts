@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { PLOTLY_MIME, notebookProblems, type Notebook } from 'brainnet';
+import { PLOTLY_MIME } from 'brainnet/notebook';
+import { notebookProblems, type Notebook } from 'brainnet/runner';
 import { installTestKernel, runNotebookCli, NOTEBOOK_CLI } from './kernel-env';
 
 describe('notebook runner end to end (brainnet-ts kernel, CLI)', function () {

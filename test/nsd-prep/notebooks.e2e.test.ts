@@ -2,7 +2,9 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { makeNsdSubject, readNpy, type Notebook } from 'brainnet';
+import { readNpy } from 'brainnet/io';
+import { makeNsdSubject } from 'brainnet/synthetic';
+import type { Notebook } from 'brainnet/runner';
 import { installTestKernel, runNotebookCli, NOTEBOOK_CLI } from '../notebook/kernel-env';
 
 /** The MIME types of every display output of a run notebook. */

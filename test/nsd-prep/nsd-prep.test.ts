@@ -3,12 +3,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { openNsdSubject } from 'brainnet';
+import { FileFormatError, readNpy, writeNifti, writeMat, openHdf5, readNifti, writeHdf5 } from 'brainnet/io';
 import {
-  FileFormatError, makeNsdSubject, readNpy, writeNifti, writeMat, readNsdExpDesign, openHdf5, nsdPaths, nsdBetaName,
-  zscoreMaskedSession, averageRepeats, zscoreNsd, nsdImageOrder, parseSessionList, openNsdSubject,
+  readNsdExpDesign, nsdPaths, nsdBetaName, zscoreMaskedSession, averageRepeats, zscoreNsd, nsdImageOrder, parseSessionList,
   regionMeans, rankDescending, rankHcpRegions, rankHcp, nsdNoiseCeiling, noiseFactor, repeatCountsOf, nsdRepeatCounts,
-  cortexUnion, keepColumns, readNiftiMasked, readNifti, writeHdf5, nsdSurfaceBetaFiles, nsdRoiVoxels, reorderNsd, cropBoxPixels, cropAndResize, cropImagesToHdf5, parseNsdStimInfo,
-} from 'brainnet';
+  cortexUnion, keepColumns, readNiftiMasked, nsdSurfaceBetaFiles, nsdRoiVoxels, reorderNsd, cropBoxPixels, cropAndResize,
+  cropImagesToHdf5, parseNsdStimInfo,
+} from 'brainnet/data';
+import { makeNsdSubject } from 'brainnet/synthetic';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'nsd-prep');
 const REF_SCRIPT = path.join(__dirname, '..', '..', 'data-prep', 'fixtures', 'make_nsd_prep_reference.py');

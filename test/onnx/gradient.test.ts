@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadOnnxGraph, OnnxGraph } from 'brainnet';
+import { loadOnnxGraph, OnnxGraph } from 'brainnet/backbones';
 import { FIX, manifest, inputsFor, seeded } from './helpers';
 
 /** loss(x) = sum(out * w) for a fixed random w, with the other inputs fixed. */

@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadOnnxGraph, supportedOps } from 'brainnet';
+import { loadOnnxGraph, supportedOps } from 'brainnet/backbones';
 import { FIX, ortRun, relErr, seeded } from './helpers';
 
 describe('onnx-graph loading', () => {

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { loadOnnxGraph, OnnxGraph } from 'brainnet';
+import { loadOnnxGraph, OnnxGraph } from 'brainnet/backbones';
 import { ortRun, relErr, seeded } from './helpers';
 
 const FILE = path.join(__dirname, '..', '..', 'data', 'onnx', 'vit_b_16.onnx');

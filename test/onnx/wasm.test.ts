@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { loadOnnxGraph } from 'brainnet';
+import { loadOnnxGraph } from 'brainnet/backbones';
 import { FIX, manifest, inputsFor, ortRun, relErr, tfFeeds } from './helpers';
 
 describe('onnx-graph on the wasm backend', () => {

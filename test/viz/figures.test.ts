@@ -8,11 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createCanvas, loadImage } from 'canvas';
+import { imageGrid, trainingCurves } from 'brainnet';
+import { readFreesurferSurface } from 'brainnet/io';
+import { groundTruth, makeAlgonautsSubject } from 'brainnet/synthetic';
 import {
-  type FlatLayout, type Flatmap, clusterFigure, comparePanel, flatmapGeometry, flatmapHeight, flatmapPlotly, imageGrid, layerSelectorFigure,
-  groundTruth, layoutCentroid, makeAlgonautsSubject, perLayerFigures, pngSize, projectionLayout, r2Figure, readFreesurferSurface, renderFlatmapPng,
-  renderVegaLite, scaleSelectorFigure, spaceSelectorFigure, trainingCurves,
-} from 'brainnet';
+  type FlatLayout, type Flatmap, clusterFigure, comparePanel, flatmapGeometry, flatmapHeight, flatmapPlotly, layerSelectorFigure,
+  layoutCentroid, perLayerFigures, projectionLayout, r2Figure, renderFlatmapPng, scaleSelectorFigure, spaceSelectorFigure,
+} from 'brainnet/viz';
+import { pngSize, renderVegaLite } from 'brainnet/notebook';
 
 async function pixels(png: Uint8Array) {
   const img = await loadImage(Buffer.from(png));

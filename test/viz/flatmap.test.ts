@@ -7,11 +7,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createCanvas, loadImage } from 'canvas';
+import { loadAlgonautsSubject, subjectFlatLayout } from 'brainnet';
+import { type Surface, readFreesurferSurface, readPatch, writePatch } from 'brainnet/io';
+import { groundTruth, makeAlgonautsSubject } from 'brainnet/synthetic';
 import {
-  type FlatLayout, type Surface, FlatmapError, LayoutError, colormap, flatLayoutFromPatches, flatLayoutFromSurfaces, flatmap,
-  flatmapGeometry, flatmapPlotly, flatmapPlotly2d, groundTruth, layoutCentroid, makeAlgonautsSubject, projectionLayout, readFlatLayout, readFreesurferSurface,
-  readPatch, renderFlatmapPng, writePatch, loadAlgonautsSubject, subjectFlatLayout,
-} from 'brainnet';
+  type FlatLayout, FlatmapError, LayoutError, colormap, flatLayoutFromPatches, flatLayoutFromSurfaces, flatmap, flatmapGeometry,
+  flatmapPlotly, flatmapPlotly2d, layoutCentroid, projectionLayout, readFlatLayout, renderFlatmapPng,
+} from 'brainnet/viz';
 
 const EARLY = new Set(['V1v', 'V1d', 'V2v', 'V2d', 'V3v', 'V3d', 'hV4']);
 
