@@ -156,65 +156,149 @@ export function selectCell(nb: Notebook, selector: string): number {
 
 /** Executes a notebook headless and writes `<outDir>/<name>.ipynb` and `<outDir>/<name>.html`; rejects with {@link NotebookCellError} when a cell fails (after writing both files). */
 export async function runNotebook(inPath: string, opts: RunOptions): Promise<RunResult> {
-  const t0 = Date.now();
-  const warnings: string[] = [];
-  const warn = (w: string) => {
-    warnings.push(w);
-    opts.onWarning?.(w);
-  };
-  const reruns: RerunEvent[] = [];
-  const live = opts.rerunFrom !== undefined || !!opts.watch;
-
   // 1. Read the notebook and inject the parameters (with rerunFrom: after the first run, see step 4).
-  const original = readNotebook(inPath);
-  let nb = original;
-  let injectedIndex: number | undefined;
-  const hasParams = !!opts.params && Object.keys(opts.params).length > 0;
-  const inject = (from: Notebook) => {
-    const r = injectParameters(from, opts.params!);
-    r.warnings.forEach(warn);
-    injectedIndex = r.index;
-    return r.notebook;
-  };
-  if (hasParams && opts.rerunFrom === undefined) nb = inject(nb);
-  const reactive = opts.reactive ?? (live || (nb.metadata.brainnet as { reactive?: boolean } | undefined)?.reactive === true);
-  const kernelName = opts.kernelName ?? nb.metadata.kernelspec?.name ?? 'brainnet-ts';
-  const name = path.basename(inPath).replace(/\.ipynb$/i, '');
-  const ipynbPath = path.resolve(opts.outDir, `${name}.ipynb`);
-  const htmlPath = path.resolve(opts.outDir, `${name}.html`);
-  const codeIndicesOf = (n: Notebook) => n.cells.map((c, i) => (c.cell_type === 'code' ? i : -1)).filter((i) => i >= 0);
-  for (const i of codeIndicesOf(nb)) {
-    nb.cells[i].outputs = [];
-    nb.cells[i].execution_count = null;
+  const run = new NotebookRun(inPath, opts);
+  // A --rerun-from that names no cell fails before anything runs.
+  const fromIndex = opts.rerunFrom !== undefined ? selectCell(run.nb, opts.rerunFrom) : undefined;
+  // 2. Start the kernel in the notebook's folder (reactive: the brainnet-ts kernel reads BRAINNET_REACTIVE).
+  await run.startKernel();
+  try {
+    // 3. Execute every code cell in order; on failure, still write both files up to that cell, then reject.
+    await run.executeAll();
+    // 4. rerunFrom: inject the parameters now and execute the named cell again; the kernel re-runs its dependents.
+    if (fromIndex !== undefined) await run.rerunFrom(fromIndex);
+    await run.write();
+    // 5. Watch: re-run changed cells whenever the file changes.
+    if (opts.watch) await run.watch();
+  } finally {
+    await run.shutdown();
+  }
+  return run.result();
+}
+
+/** A cell's error as the kernel reports it. */
+type CellFailure = { ename: string; evalue: string; traceback: string[] };
+/** A code cell to execute in a reactive re-run, with the key it stands for in the kernel's graph (default: its own). */
+type ChangedCell = { index: number; key?: string };
+
+const codeIndicesOf = (n: Notebook) => n.cells.map((c, i) => (c.cell_type === 'code' ? i : -1)).filter((i) => i >= 0);
+const isInjected = (c: Notebook['cells'][number]) => ((c.metadata?.tags as string[] | undefined) ?? []).includes('injected-parameters');
+
+/**
+ * The state of one {@link runNotebook} call: the notebook as it is being executed (`nb`, replaced by the injected
+ * or edited notebook in the reactive steps), the live kernel, and what the result reports.
+ */
+class NotebookRun {
+  private readonly t0 = Date.now();
+  private readonly warnings: string[] = [];
+  private readonly reruns: RerunEvent[] = [];
+  private readonly cellSeconds: number[] = [];
+  /** The notebook as read from disk (its metadata.brainnet is kept in the written notebook). */
+  private readonly original: Notebook;
+  /** The notebook being executed and written (runNotebook reads it to select the rerunFrom cell). */
+  nb: Notebook;
+  /** Index of the injected parameters cell in `nb`, once injected. */
+  private injectedIndex: number | undefined;
+  private readonly hasParams: boolean;
+  private readonly reactive: boolean;
+  private readonly kernelName: string;
+  private readonly name: string;
+  private readonly ipynbPath: string;
+  private readonly htmlPath: string;
+  private kernel!: KernelClient;
+
+  /** Reads the notebook, injects the parameters (unless rerunFrom injects them later) and clears the code cells' outputs. */
+  constructor(private readonly inPath: string, private readonly opts: RunOptions) {
+    this.original = readNotebook(inPath);
+    this.nb = this.original;
+    this.hasParams = !!opts.params && Object.keys(opts.params).length > 0;
+    if (this.hasParams && opts.rerunFrom === undefined) this.nb = this.inject(this.nb);
+    const live = opts.rerunFrom !== undefined || !!opts.watch;
+    this.reactive = opts.reactive ?? (live || (this.nb.metadata.brainnet as { reactive?: boolean } | undefined)?.reactive === true);
+    this.kernelName = opts.kernelName ?? this.nb.metadata.kernelspec?.name ?? 'brainnet-ts';
+    this.name = path.basename(inPath).replace(/\.ipynb$/i, '');
+    this.ipynbPath = path.resolve(opts.outDir, `${this.name}.ipynb`);
+    this.htmlPath = path.resolve(opts.outDir, `${this.name}.html`);
+    for (const i of codeIndicesOf(this.nb)) {
+      this.nb.cells[i].outputs = [];
+      this.nb.cells[i].execution_count = null;
+    }
   }
 
-  const write = async () => {
-    nb.metadata.brainnet = { ...((original.metadata.brainnet as object) ?? {}), parameters: opts.params ?? {}, kernel: kernelName, executed: new Date(t0).toISOString(), seconds: (Date.now() - t0) / 1000 };
-    await writeFileAtomic(ipynbPath, JSON.stringify(nb, null, 1) + '\n');
-    await writeFileAtomic(htmlPath, await renderNotebookHtml(nb, { title: name }));
-  };
+  private warn(w: string): void {
+    this.warnings.push(w);
+    this.opts.onWarning?.(w);
+  }
 
-  // A --rerun-from that names no cell fails before anything runs.
-  const fromIndex = opts.rerunFrom !== undefined ? selectCell(nb, opts.rerunFrom) : undefined;
+  /** `from` with the --param values injected after its parameters cell (remembers where they went). */
+  private inject(from: Notebook): Notebook {
+    const r = injectParameters(from, this.opts.params!);
+    r.warnings.forEach((w) => this.warn(w));
+    this.injectedIndex = r.index;
+    return r.notebook;
+  }
 
-  // 2. Start the kernel in the notebook's folder (reactive: the brainnet-ts kernel reads BRAINNET_REACTIVE).
-  const kernel = await KernelClient.start({
-    kernel: kernelName,
-    cwd: path.dirname(path.resolve(inPath)),
-    startupTimeoutMs: opts.startupTimeoutMs,
-    env: reactive ? { BRAINNET_REACTIVE: '1' } : undefined,
-  });
-  const cellSeconds: number[] = [];
-  // Executes one code cell of `nb` (with its key for the kernel's graph when reactive); returns its failure, if any,
-  // and what the brainnet-ts kernel's dependency graph did after it (execute_reply metadata.brainnet).
-  const execCell = async (index: number, key: string = cellKey(nb, index)) => {
-    const cell = nb.cells[index];
+  async startKernel(): Promise<void> {
+    this.kernel = await KernelClient.start({
+      kernel: this.kernelName,
+      cwd: path.dirname(path.resolve(this.inPath)),
+      startupTimeoutMs: this.opts.startupTimeoutMs,
+      env: this.reactive ? { BRAINNET_REACTIVE: '1' } : undefined,
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    await this.kernel.shutdown();
+  }
+
+  /** Writes the executed notebook and its HTML, with the run's parameters, kernel and timing in metadata.brainnet. */
+  async write(): Promise<void> {
+    const { nb, original, opts, t0 } = this;
+    nb.metadata.brainnet = { ...((original.metadata.brainnet as object) ?? {}), parameters: opts.params ?? {}, kernel: this.kernelName, executed: new Date(t0).toISOString(), seconds: (Date.now() - t0) / 1000 };
+    await writeFileAtomic(this.ipynbPath, JSON.stringify(nb, null, 1) + '\n');
+    await writeFileAtomic(this.htmlPath, await renderNotebookHtml(nb, { title: this.name }));
+  }
+
+  result(): RunResult {
+    const { ipynbPath, htmlPath, nb, kernelName, cellSeconds, t0, warnings, reruns } = this;
+    return { ipynbPath, htmlPath, notebook: nb, kernelName, cellSeconds, seconds: (Date.now() - t0) / 1000, warnings, reruns };
+  }
+
+  /** Executes every code cell of `nb` in order, reporting progress; throws {@link NotebookCellError} at the first failure. */
+  async executeAll(): Promise<void> {
+    const { nb, opts } = this;
+    const codeIndices = codeIndicesOf(nb);
+    for (let k = 0; k < codeIndices.length; k++) {
+      const index = codeIndices[k];
+      const ev = { number: k + 1, total: codeIndices.length, index };
+      if (!sourceText(nb.cells[index].source).trim()) {
+        this.cellSeconds.push(0);
+        continue;
+      }
+      opts.onCell?.({ phase: 'start', ...ev });
+      const c0 = Date.now();
+      // An injected parameters cell stands for the parameters cell in the kernel's graph (no redefinition message).
+      const { failure, source } = await this.execCell(index, index === this.injectedIndex && index > 0 ? cellKey(nb, index - 1) : undefined);
+      if (nb.cells[index].execution_count === null && !failure) nb.cells[index].execution_count = k + 1;
+      const seconds = (Date.now() - c0) / 1000;
+      this.cellSeconds.push(seconds);
+      opts.onCell?.({ phase: 'end', ...ev, seconds, status: failure ? 'error' : 'ok' });
+      if (failure) throw await this.fail(index, ev.number, ev.total, source, failure);
+    }
+  }
+
+  /**
+   * Executes one code cell of `nb` (with its key for the kernel's graph when reactive); returns its failure, if any,
+   * and what the brainnet-ts kernel's dependency graph did after it (execute_reply metadata.brainnet).
+   */
+  private async execCell(index: number, key: string = cellKey(this.nb, index)) {
+    const cell = this.nb.cells[index];
     const source = sourceText(cell.source);
-    let failure: { ename: string; evalue: string; traceback: string[] } | undefined;
+    let failure: CellFailure | undefined;
     let graph: ReactiveReplyMetadata | undefined;
     try {
-      const r = await kernel.execute(reactive ? `${source}\n//% cell ${key}` : source, {
-        timeoutMs: opts.cellTimeoutMs,
+      const r = await this.kernel.execute(this.reactive ? `${source}\n//% cell ${key}` : source, {
+        timeoutMs: this.opts.cellTimeoutMs,
         onOutput: (outs) => (cell.outputs = outs),
       });
       cell.outputs = r.outputs;
@@ -228,21 +312,47 @@ export async function runNotebook(inPath: string, opts: RunOptions): Promise<Run
       failure = { ename: err.ename, evalue: err.evalue, traceback: [] };
     }
     return { failure, source, graph };
-  };
-  const fail = async (index: number, number: number, total: number, source: string, failure: { ename: string; evalue: string; traceback: string[] }) => {
-    await write();
-    const m = cellErrorMessage({ notebook: inPath, number, total, index, source, ...failure, executionCount: nb.cells[index].execution_count });
-    return new NotebookCellError(m.message, number, index, m.line, m.lineText, failure.ename, failure.evalue, ipynbPath, htmlPath);
-  };
-  // Executes changed cells; the kernel re-runs their dependents. Reports which code cells re-ran.
-  const rerun = async (changed: Array<{ index: number; key?: string }>): Promise<RerunEvent> => {
+  }
+
+  /** Writes both files as they stand, then gives the error that names the failed cell. */
+  private async fail(index: number, number: number, total: number, source: string, failure: CellFailure): Promise<NotebookCellError> {
+    await this.write();
+    const m = cellErrorMessage({ notebook: this.inPath, number, total, index, source, ...failure, executionCount: this.nb.cells[index].execution_count });
+    return new NotebookCellError(m.message, number, index, m.line, m.lineText, failure.ename, failure.evalue, this.ipynbPath, this.htmlPath);
+  }
+
+  /** rerunFrom, after the first run: injects the parameters and executes the cell at `from` again in the live kernel. */
+  async rerunFrom(from: number): Promise<void> {
+    if (!this.hasParams) {
+      await this.rerun([{ index: from }]);
+      return;
+    }
+    const before = this.nb;
+    const nb = (this.nb = this.inject(before));
+    const injectedIndex = this.injectedIndex!;
+    // Keep the executed outputs (the same objects, so update_display_data still reaches them).
+    before.cells.forEach((c, i) => {
+      const j = i >= injectedIndex ? i + 1 : i;
+      nb.cells[j].outputs = c.outputs;
+      nb.cells[j].execution_count = c.execution_count;
+    });
+    // The injected cell stands for the parameters cell in the kernel's graph (no redefinition).
+    const fromNew = from >= injectedIndex ? from + 1 : from;
+    const target = injectedIndex === fromNew + 1 ? { index: injectedIndex, key: cellKey(nb, fromNew) } : { index: fromNew };
+    if (injectedIndex !== fromNew + 1) this.warn(`--rerun-from ${this.opts.rerunFrom}: the parameters were injected after another cell; re-running cell ${codeIndicesOf(nb).indexOf(fromNew) + 1} as is`);
+    await this.rerun([target]);
+  }
+
+  /** Executes changed cells; the kernel re-runs their dependents. Reports which code cells re-ran. */
+  private async rerun(changed: ChangedCell[]): Promise<void> {
+    const { nb } = this;
     const codeIdx = codeIndicesOf(nb);
     const number = (i: number) => codeIdx.indexOf(i) + 1;
     const byCount = (count: number) => codeIdx.find((i) => i !== undefined && nb.cells[i].execution_count === count && !changed.some((c) => c.index === i));
     const reran: number[] = [];
     let stoppedAt: number | undefined;
     for (const c of changed) {
-      const { failure, source, graph } = await execCell(c.index, c.key);
+      const { failure, source, graph } = await this.execCell(c.index, c.key);
       // The kernel names re-run cells by their execution count, which finds them in the notebook.
       for (const { count } of graph?.reran ?? []) {
         const i = count === null ? undefined : byCount(count);
@@ -250,131 +360,111 @@ export async function runNotebook(inPath: string, opts: RunOptions): Promise<Run
       }
       const stopCount = graph?.stopped?.count;
       if (stopCount != null) stoppedAt = number(byCount(stopCount) ?? -1) || undefined;
-      if (failure) throw await fail(c.index, number(c.index), codeIdx.length, source, failure);
+      if (failure) throw await this.fail(c.index, number(c.index), codeIdx.length, source, failure);
     }
-    const list = (ns: number[]) => (ns.length ? `${ns.length > 1 ? 'cells' : 'cell'} ${ns.join(', ')}` : 'none');
-    const ev: RerunEvent = {
-      changed: changed.map((c) => number(c.index)),
-      reran,
-      stoppedAt,
-      message: `changed: ${list(changed.map((c) => number(c.index)))}; re-ran: ${list(reran)}${stoppedAt ? `; stopped at cell ${stoppedAt} (it failed; later dependents are stale)` : ''}`,
-    };
-    reruns.push(ev);
-    opts.onRerun?.(ev);
-    return ev;
-  };
-  try {
-    // 3. Execute every code cell in order.
-    const codeIndices = codeIndicesOf(nb);
-    for (let k = 0; k < codeIndices.length; k++) {
-      const index = codeIndices[k];
-      const ev = { number: k + 1, total: codeIndices.length, index };
-      if (!sourceText(nb.cells[index].source).trim()) {
-        cellSeconds.push(0);
-        continue;
-      }
-      opts.onCell?.({ phase: 'start', ...ev });
-      const c0 = Date.now();
-      // An injected parameters cell stands for the parameters cell in the kernel's graph (no redefinition message).
-      const { failure, source } = await execCell(index, index === injectedIndex && index > 0 ? cellKey(nb, index - 1) : undefined);
-      if (nb.cells[index].execution_count === null && !failure) nb.cells[index].execution_count = k + 1;
-      const seconds = (Date.now() - c0) / 1000;
-      cellSeconds.push(seconds);
-      opts.onCell?.({ phase: 'end', ...ev, seconds, status: failure ? 'error' : 'ok' });
-      // 4. On failure, still write both files up to this cell, then reject.
-      if (failure) throw await fail(index, ev.number, ev.total, source, failure);
-    }
-    // 5. rerunFrom: inject the parameters now and execute the named cell again; the kernel re-runs its dependents.
-    if (opts.rerunFrom !== undefined) {
-      const from = fromIndex!;
-      if (hasParams) {
-        const before = nb;
-        nb = inject(before);
-        // Keep the executed outputs (the same objects, so update_display_data still reaches them).
-        before.cells.forEach((c, i) => {
-          const j = i >= injectedIndex! ? i + 1 : i;
-          nb.cells[j].outputs = c.outputs;
-          nb.cells[j].execution_count = c.execution_count;
-        });
-        // The injected cell stands for the parameters cell in the kernel's graph (no redefinition).
-        const fromNew = from >= injectedIndex! ? from + 1 : from;
-        const target = injectedIndex === fromNew + 1 ? { index: injectedIndex!, key: cellKey(nb, fromNew) } : { index: fromNew };
-        if (injectedIndex !== fromNew + 1) warn(`--rerun-from ${opts.rerunFrom}: the parameters were injected after another cell; re-running cell ${codeIndicesOf(nb).indexOf(fromNew) + 1} as is`);
-        await rerun([target]);
-      } else {
-        await rerun([{ index: from }]);
-      }
-    }
-    await write();
-    // 6. Watch: re-run changed cells whenever the file changes.
-    if (opts.watch) await watchLoop();
-  } finally {
-    await kernel.shutdown();
+    const ev = rerunEvent(changed.map((c) => number(c.index)), reran, stoppedAt);
+    this.reruns.push(ev);
+    this.opts.onRerun?.(ev);
   }
-  return { ipynbPath, htmlPath, notebook: nb, kernelName, cellSeconds, seconds: (Date.now() - t0) / 1000, warnings, reruns };
 
-  async function watchLoop(): Promise<void> {
+  /** Watch mode: until the signal aborts, executes the code cells changed by each save (a failing cell is only a warning). */
+  async watch(): Promise<void> {
+    const { opts } = this;
     const interval = opts.watchIntervalMs ?? 300;
-    let last = fs.statSync(inPath).mtimeMs;
-    let seen = new Map(codeIndicesOf(original).map((i) => [cellKey(original, i), sourceText(original.cells[i].source)]));
+    const saved = { mtimeMs: fs.statSync(this.inPath).mtimeMs, sources: codeSources(this.original) };
     while (!opts.signal?.aborted) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, interval);
-        opts.signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-      });
+      await abortableSleep(interval, opts.signal);
       if (opts.signal?.aborted) break;
-      let mtime: number;
-      try {
-        mtime = fs.statSync(inPath).mtimeMs;
-      } catch {
-        continue; // being replaced
-      }
-      if (mtime === last) continue;
-      last = mtime;
-      let edited: Notebook;
-      try {
-        edited = readNotebook(inPath);
-      } catch (e) {
-        warn(`watch: ${(e as Error).message} (waiting for the next save)`);
-        continue;
-      }
-      // The new notebook keeps the live outputs of cells whose source did not change.
-      const isInjected = (c: Notebook['cells'][number]) => ((c.metadata?.tags as string[] | undefined) ?? []).includes('injected-parameters');
-      const live = new Map(codeIndicesOf(nb).filter((i) => !isInjected(nb.cells[i])).map((i) => [cellKey(nb, i), nb.cells[i]]));
-      const liveInjected = nb.cells.find(isInjected);
-      const changed: Array<{ index: number; key?: string }> = [];
-      const editedSources = new Map(codeIndicesOf(edited).map((i) => [cellKey(edited, i), sourceText(edited.cells[i].source)]));
+      const read = this.readNewSave(saved);
+      if (!read) continue;
+      const editedSources = codeSources(read);
       // --param values stay injected after the parameters cell (and are re-applied when that cell changes).
-      if (hasParams) edited = inject(edited);
-      for (const i of codeIndicesOf(edited)) {
-        if (isInjected(edited.cells[i])) {
-          const prev = changed.at(-1);
-          if (prev && prev.index === i - 1) changed.push({ index: i, key: cellKey(edited, i - 1) });
-          else if (liveInjected) (edited.cells[i].outputs = liveInjected.outputs), (edited.cells[i].execution_count = liveInjected.execution_count);
-          continue;
-        }
-        const key = cellKey(edited, i);
-        const src = sourceText(edited.cells[i].source);
-        const old = live.get(key);
-        if (seen.get(key) === src && old) {
-          edited.cells[i].outputs = old.outputs;
-          edited.cells[i].execution_count = old.execution_count;
-        } else {
-          edited.cells[i].outputs = [];
-          edited.cells[i].execution_count = null;
-          if (src.trim()) changed.push({ index: i });
-        }
-      }
-      seen = editedSources;
+      const edited = this.hasParams ? this.inject(read) : read;
+      const changed = this.carryLiveOutputs(edited, saved.sources);
+      saved.sources = editedSources;
       if (!changed.length) continue;
-      nb = edited;
+      this.nb = edited;
       try {
-        await rerun(changed);
+        await this.rerun(changed);
       } catch (e) {
         if (!(e instanceof NotebookCellError)) throw e;
-        warn(e.message); // watch mode goes on after a failing cell
+        this.warn(e.message); // watch mode goes on after a failing cell
       }
-      await write();
+      await this.write();
     }
   }
+
+  /** The notebook as saved, when its modification time moved since `saved` (which it updates); undefined otherwise. */
+  private readNewSave(saved: { mtimeMs: number }): Notebook | undefined {
+    let mtime: number;
+    try {
+      mtime = fs.statSync(this.inPath).mtimeMs;
+    } catch {
+      return undefined; // being replaced
+    }
+    if (mtime === saved.mtimeMs) return undefined;
+    saved.mtimeMs = mtime;
+    try {
+      return readNotebook(this.inPath);
+    } catch (e) {
+      this.warn(`watch: ${(e as Error).message} (waiting for the next save)`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Gives the cells of `edited` whose source did not change (against `seen`) the live outputs of `nb`, and clears
+   * the others; returns the changed code cells to execute (an injected parameters cell right after a changed
+   * parameters cell stands for it).
+   */
+  private carryLiveOutputs(edited: Notebook, seen: Map<string, string>): ChangedCell[] {
+    const { nb } = this;
+    const live = new Map(codeIndicesOf(nb).filter((i) => !isInjected(nb.cells[i])).map((i) => [cellKey(nb, i), nb.cells[i]]));
+    const liveInjected = nb.cells.find(isInjected);
+    const changed: ChangedCell[] = [];
+    for (const i of codeIndicesOf(edited)) {
+      if (isInjected(edited.cells[i])) {
+        const prev = changed.at(-1);
+        if (prev && prev.index === i - 1) changed.push({ index: i, key: cellKey(edited, i - 1) });
+        else if (liveInjected) (edited.cells[i].outputs = liveInjected.outputs), (edited.cells[i].execution_count = liveInjected.execution_count);
+        continue;
+      }
+      const key = cellKey(edited, i);
+      const src = sourceText(edited.cells[i].source);
+      const old = live.get(key);
+      if (seen.get(key) === src && old) {
+        edited.cells[i].outputs = old.outputs;
+        edited.cells[i].execution_count = old.execution_count;
+      } else {
+        edited.cells[i].outputs = [];
+        edited.cells[i].execution_count = null;
+        if (src.trim()) changed.push({ index: i });
+      }
+    }
+    return changed;
+  }
+}
+
+/** The source of each code cell, by its key in the kernel's graph. */
+function codeSources(nb: Notebook): Map<string, string> {
+  return new Map(codeIndicesOf(nb).map((i) => [cellKey(nb, i), sourceText(nb.cells[i].source)]));
+}
+
+/** One re-run's event, with its line for people: `changed: cell 2; re-ran: cells 3, 5`. */
+function rerunEvent(changed: number[], reran: number[], stoppedAt: number | undefined): RerunEvent {
+  const list = (ns: number[]) => (ns.length ? `${ns.length > 1 ? 'cells' : 'cell'} ${ns.join(', ')}` : 'none');
+  return {
+    changed,
+    reran,
+    stoppedAt,
+    message: `changed: ${list(changed)}; re-ran: ${list(reran)}${stoppedAt ? `; stopped at cell ${stoppedAt} (it failed; later dependents are stale)` : ''}`,
+  };
+}
+
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
 }
