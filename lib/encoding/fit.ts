@@ -8,6 +8,10 @@
  * checkpoint when one is present, (5) trains with a progress bar (loss per step, validation R² and
  * Pearson r per epoch, a checkpoint per epoch), (6) scores the validation images, and
  * (7) returns selectors, scores, channel clusters and the ridge baseline as plain arrays.
+ *
+ * `fitEncoder` reads as that numbered list; each step is a function below with explicit inputs
+ * (`openTokenCache`, `readResponses`, `splitImages`, `resumeFromCheckpoint`, `trainWithCheckpoints`,
+ * `validationScores`, `modelSummary`, `subjectRoiMasks`, `ridgeBaseline`, `fitMethods`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
