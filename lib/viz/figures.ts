@@ -4,7 +4,7 @@
  * Image grids and panels are PNGs; training curves are a Vega-Lite spec (for `display.vegaLite`).
  */
 import { colormap, colorSquare, layerArgmaxEntropy, layerEntropyColor, type Rgb } from './colormaps.js';
-import { type Flatmap, type FlatmapOptions, FlatmapError, flatmap, renderFlatmapPng } from './flatmap.js';
+import { type Flatmap, type FlatmapOptions, FlatmapError, flatmap, renderFlatmapPng } from './flatmap/index.js';
 import type { FlatLayout } from './layout.js';
 import { toMatrix, type MatrixInput } from '../core/matrix.js';
 

@@ -11,7 +11,7 @@ import { toMatrix, type MatrixInput } from '../core/matrix.js';
 import { meanFinite, summariseByRoi } from '../encoding/metrics.js';
 import { layerSelectorFigure, spaceSelectorFigure, scaleSelectorFigure, r2Figure, clusterFigure, perLayerFigures, imageGrid, comparePanel,
   trainingCurves, type GridImage, type TrainingHistory } from './figures.js';
-import { type Flatmap, FlatmapError, flatmap, renderFlatmapPng, flatmapPlotly2d, isNoRoi, type PlotlyFlatmap } from './flatmap.js';
+import { type Flatmap, FlatmapError, flatmap, renderFlatmapPng, flatmapPlotly2d, isNoRoi, type PlotlyFlatmap } from './flatmap/index.js';
 import type { FlatLayout } from './layout.js';
 
 /** The parts of a fitted encoder (`fitEncoder`'s result) that the paper's figures read. N = nLh + nRh vertices, L layers. */
