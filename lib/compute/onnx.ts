@@ -15,6 +15,21 @@ export function onnxExecutionProviders(env: NodeJS.ProcessEnv = process.env): st
   return cuda?.bundled ? ['cuda', 'cpu'] : ['cpu'];
 }
 
+let ortModule: typeof ortTypes | null | undefined;
+
+/** onnxruntime-node, loaded once; null when it cannot load on this machine (callers then use tfjs). */
+export function loadOnnxRuntime(): typeof ortTypes | null {
+  if (ortModule === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      ortModule = require('onnxruntime-node') as typeof ortTypes;
+    } catch {
+      ortModule = null;
+    }
+  }
+  return ortModule;
+}
+
 /** What onnxruntime-node says of one session input or output (type and shape when the install reports them). */
 export interface OnnxValueMeta { name: string; type?: string; shape?: (number | string)[] }
 

@@ -11,3 +11,5 @@ export * from './channels.js';
 export * from './checkpoint.js';
 export * from './fit.js';
 export * from './head-gpu.js';
+export { onnxEngine, OnnxEncoderEngine, type HostGradients, type HostLossOptions } from './onnx-step.js';
+export { selectorsForwardGraph, forwardGraph, headBackwardGraph, selectorsBackwardGraph, selectorChunks, matmulGraph, type GraphDims } from './onnx-graphs.js';

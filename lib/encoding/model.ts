@@ -22,6 +22,7 @@ import { Rng } from '../core/rng.js';
 import { activeBackend, isGpuBackend, nodeGpuLoaded } from '../compute/device.js';
 import { fusedHead } from './head.js';
 import { deviceGelu, deviceHead } from './head-gpu.js';
+import { loadOnnxRuntime } from '../compute/onnx.js';
 import { gelu as jsGelu, linear, linearConstInput } from './ops.js';
 
 /** Configuration of the factorized model; defaults are the paper's. */
@@ -45,9 +46,12 @@ export interface EncoderConfig {
   /** Seed of the initialisation (required for reproducibility; default 0). */
   seed?: number;
   /**
-   * Which read-out runs: 'fused' (head.ts, per-vertex sums in JavaScript: fastest on wasm/cpu),
-   * 'device' (head-gpu.ts, tfjs ops only, no readbacks: for GPU backends), or 'auto' (default:
-   * 'device' on webgpu and tfjs-node-gpu, else 'fused'). Not saved in checkpoints.
+   * Which read-out and training step run: 'onnx' (onnx-step.ts: the fused read-out and a hand-written
+   * backward of the whole model, matmuls on onnxruntime's CPU provider over every core: fastest without
+   * a GPU), 'fused' (head.ts inside tfjs's gradients: per-vertex sums in JavaScript, matmuls on the
+   * tfjs backend), 'device' (head-gpu.ts, tfjs ops only, no readbacks: for GPU backends), or 'auto'
+   * (default: 'device' on webgpu and tfjs-node-gpu, else 'onnx' when onnxruntime-node loads, else
+   * 'fused'). `forward` runs the fused read-out for 'onnx'. Not saved in checkpoints.
    */
   head?: HeadKind;
   /** Vertices per chunk of the device head (default: all at once). */
@@ -55,15 +59,16 @@ export interface EncoderConfig {
 }
 
 /** Which read-out the model uses (see EncoderConfig.head). */
-export type HeadKind = 'auto' | 'fused' | 'device';
+export type HeadKind = 'auto' | 'fused' | 'device' | 'onnx';
 
 /**
  * The read-out 'auto' picks on a backend: 'device' on GPU backends (webgpu, and tensorflow when it is
  * tfjs-node-gpu; tfjs-node on the CPU reads back for free and runs the fused head's 13x fewer flops),
- * else 'fused'. Defaults: the active backend (lib/compute).
+ * else 'onnx' when onnxruntime-node loads, else 'fused'. Defaults: the active backend (lib/compute).
  */
-export function autoHead(backend: string = activeBackend(), nodeGpu: boolean = nodeGpuLoaded()): 'fused' | 'device' {
-  return isGpuBackend(backend, nodeGpu) ? 'device' : 'fused';
+export function autoHead(backend: string = activeBackend(), nodeGpu: boolean = nodeGpuLoaded(), onnx: boolean = loadOnnxRuntime() !== null): 'fused' | 'device' | 'onnx' {
+  if (isGpuBackend(backend, nodeGpu)) return 'device';
+  return onnx ? 'onnx' : 'fused';
 }
 
 /** One selector MLP: Linear(192, H) GELU Linear(H, H) GELU Linear(H, out, no bias). */
@@ -154,6 +159,7 @@ export class FactorizedEncoder {
   /** Vertices per chunk of the device head (undefined: all at once). */
   headChunk: number | undefined;
   private readonly cfg: Required<Omit<EncoderConfig, 'layerNames' | 'head' | 'headChunk'>>;
+  private readonly disposers: (() => void)[] = [];
 
   /** Builds a model for vertex coordinates [N, 3] with a seeded, torch-like initialisation. */
   constructor(coords: Float32Array | number[][], config: EncoderConfig) {
@@ -249,8 +255,8 @@ export class FactorizedEncoder {
     }
   }
 
-  /** The read-out that runs now: 'fused' or 'device' ('auto' resolved on the active backend). */
-  headKind(): 'fused' | 'device' {
+  /** The read-out that runs now: 'fused', 'device' or 'onnx' ('auto' resolved on the active backend). */
+  headKind(): 'fused' | 'device' | 'onnx' {
     return this.head === 'auto' ? autoHead() : this.head;
   }
 
@@ -337,8 +343,14 @@ export class FactorizedEncoder {
     return tf.tidy(() => this.forward(tokens).pred);
   }
 
+  /** Registers a function that {@link dispose} calls (e.g. to free the host step's sessions). */
+  onDispose(f: () => void): void {
+    this.disposers.push(f);
+  }
+
   /** Frees the model's variables and constants. */
   dispose(): void {
+    for (const f of this.disposers.splice(0)) f();
     for (const [, v] of this.namedParams()) v.dispose();
     this.pe.dispose();
     this.peT.dispose();

@@ -82,34 +82,45 @@ export class AdamW {
 
   /** One update of every variable from its gradient (same order as `vars`), in float32 JavaScript arrays (host moments). */
   apply(vars: tf.Variable[], grads: tf.Tensor[]): void {
+    this.applyHost(vars, vars.map((v) => v.dataSync() as Float32Array), grads.map((g) => g.dataSync() as Float32Array));
+  }
+
+  /**
+   * One update from host values: parameters `params` and gradients `grads` (same order as `vars`), host
+   * moments. Returns the new values (fresh arrays; `params` are not changed) and assigns them to `vars`.
+   */
+  applyHost(vars: tf.Variable[], params: Float32Array[], grads: Float32Array[]): Float32Array[] {
     this.step++;
     const t = this.step;
     const bc1 = 1 - Math.pow(this.beta1, t);
     const bc2 = 1 - Math.pow(this.beta2, t);
     const { lr, beta1: b1, beta2: b2, eps } = this;
     const decay = 1 - lr * this.weightDecay;
-    vars.forEach((variable, i) => {
-      const g = grads[i]!.dataSync() as Float32Array;
-      const p = Float32Array.from(variable.dataSync() as Float32Array);
+    const stepSize = lr / bc1;
+    const sqrtBc2 = Math.sqrt(bc2);
+    return vars.map((variable, i) => {
+      const g = grads[i]!;
+      const p0 = params[i]!;
+      if (g.length !== p0.length) throw new Error(`AdamW: the gradient of ${variable.name} has ${g.length} values, the parameter ${p0.length}.`);
       let m = this.m.get(variable.name);
       let v = this.v.get(variable.name);
       if (!m || !v) {
-        m = new Float32Array(p.length);
-        v = new Float32Array(p.length);
+        m = new Float32Array(p0.length);
+        v = new Float32Array(p0.length);
         this.m.set(variable.name, m);
         this.v.set(variable.name, v);
       }
-      const stepSize = lr / bc1;
-      const sqrtBc2 = Math.sqrt(bc2);
+      const p = new Float32Array(p0.length);
       for (let j = 0; j < p.length; j++) {
         const gj = g[j]!;
         const mj = (m[j] = b1 * m[j]! + (1 - b1) * gj);
         const vj = (v[j] = b2 * v[j]! + (1 - b2) * gj * gj);
-        p[j] = p[j]! * decay - (stepSize * mj) / (Math.sqrt(vj) / sqrtBc2 + eps);
+        p[j] = p0[j]! * decay - (stepSize * mj) / (Math.sqrt(vj) / sqrtBc2 + eps);
       }
       const next = tf.tensor(p, variable.shape);
       variable.assign(next);
       next.dispose();
+      return p;
     });
   }
 

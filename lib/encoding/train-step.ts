@@ -3,6 +3,8 @@
  * regulariser, backward, and AdamW (skipped when the loss is not finite, so that the caller can stop
  * and name the batch). The model's read-out picks the path:
  *
+ * - 'onnx' (onnx-step.ts): the whole forward and backward written out on the host, matmuls on
+ *   onnxruntime's CPU provider (every core), AdamW on the host moments and host parameter copies;
  * - 'fused' (head.ts): gradients through the JavaScript read-out, AdamW on the host moments;
  * - 'device' (head-gpu.ts): forward, backward and AdamW all in tfjs ops on the device moments, so the
  *   only readback of the step is the pair (loss, data loss), 8 bytes, read asynchronously (webgpu in
@@ -14,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DeviceOutOfMemoryError, activeBackend, isOutOfMemoryError, webgpuDevice } from '../compute/device.js';
 import { encoderLoss, type FactorizedEncoder, type TokenBatch } from './model.js';
 import type { AdamW } from './optimizer.js';
+import { onnxEngine } from './onnx-step.js';
 
 /** What one training step needs. */
 export interface TrainStepOptions {
@@ -39,7 +42,16 @@ export interface StepLoss {
 
 /** One training step on a batch (see the file comment); updates the model and the optimizer in place. */
 export async function trainStep(o: TrainStepOptions): Promise<StepLoss> {
-  return o.model.headKind() === 'device' ? deviceStep(o) : fusedStep(o);
+  const kind = o.model.headKind();
+  return kind === 'device' ? deviceStep(o) : kind === 'onnx' ? onnxStep(o) : fusedStep(o);
+}
+
+/** The host step (onnx-step.ts): forward and backward on onnxruntime and in JavaScript, AdamW on host copies. */
+async function onnxStep(o: TrainStepOptions): Promise<StepLoss> {
+  const engine = await onnxEngine(o.model);
+  const r = await engine.lossAndGrads(o.tokens, o.target, { step: o.step, regLambda: o.regLambda, regDecaySteps: o.regDecaySteps });
+  if (Number.isFinite(r.loss)) engine.apply(o.optimizer, r.grads);
+  return { loss: r.loss, dataLoss: r.dataLoss };
 }
 
 /** The total and data losses of the model on the batch, inside a gradient tape. */

@@ -11,6 +11,7 @@ import type { FactorizedEncoder, TokenBatch } from './model.js';
 import { meanFinite, pearsonPerVertex, r2PerVertex } from './metrics.js';
 import { AdamW, type AdamWConfig } from './optimizer.js';
 import { trainStep } from './train-step.js';
+import { onnxEngine } from './onnx-step.js';
 
 /** Tokens (local [b, C_l, h, w], global [b, C_l] per layer) and responses [b, N] of a batch of images. */
 export interface EncoderBatch {
@@ -101,10 +102,15 @@ export async function predictAll(model: FactorizedEncoder, data: EncoderData, ba
   for (let s = 0; s < data.size; s += batchSize) {
     const idx = Array.from({ length: Math.min(batchSize, data.size - s) }, (_, i) => s + i);
     const { tokens, target } = await data.batch(idx);
-    const p = model.predict(tokens);
-    pred.set((await p.data()) as Float32Array, s * N);
+    if (model.headKind() === 'onnx') {
+      pred.set(await (await onnxEngine(model)).predict(tokens), s * N);
+    } else {
+      const p = model.predict(tokens);
+      pred.set((await p.data()) as Float32Array, s * N);
+      p.dispose();
+    }
     truth.set((await target.data()) as Float32Array, s * N);
-    tf.dispose([p, target, ...tokens.local, ...tokens.global]);
+    tf.dispose([target, ...tokens.local, ...tokens.global]);
   }
   return { pred, truth };
 }

@@ -1,21 +1,28 @@
 /**
- * `npm run bench -- encoding [--vertices N] [--layers L] [--width C] [--batch B] [--reps R] [--no-torch]`
+ * `npm run bench -- encoding [--size paper|workshop] [--head auto|onnx|fused] [--vertices N] [--batch B] [--reps R] [--no-torch]`
  *
- * The factorized encoding model at the paper's size (37,984 vertices, 12 layers of 768 channels,
- * 8x8 local tokens, batch 8): time per training step (forward, backward, AdamW) and forward-only
- * time (medians), peak memory, a breakdown of where the time goes, and the same model in PyTorch
- * (/usr/bin/python3, torch.set_num_threads(2)) run in the same benchmark, with
- * train_step_ratio = brainnet / PyTorch.
+ * The factorized encoding model's training step (forward, backward, AdamW) and forward pass (medians)
+ * at two sizes, 8x8 local tokens, batch 8:
+ * - `paper` (default): 37,984 vertices, 12 layers of 768 channels (the paper's CLIP ViT-B/16 setting);
+ * - `workshop`: 2,472 vertices and MobileNetV2's 10 tapped layers (16 ... 1280 channels), the size
+ *   `npm run example` trains.
+ * It reports the step's arithmetic (matmul FLOPs, counted from the sizes), the achieved GFLOP/s next to
+ * the matmul peaks measured in the same run (tfjs-wasm, one thread; onnxruntime's CPU provider, every
+ * core), where the host step's time goes (per phase), peak memory, and the same model in PyTorch
+ * (/usr/bin/python3, torch.set_num_threads(2)) in the same run: train_step_ratio = brainnet / PyTorch.
  */
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from 'brainnet';
-import { AdamW, FactorizedEncoder, trainStep } from 'brainnet/encoding';
+import { loadOnnxRuntime } from 'brainnet/compute';
+import { AdamW, FactorizedEncoder, matmulGraph, onnxEngine, trainStep, type HeadKind } from 'brainnet/encoding';
 
 const TORCH = String.raw`
 import json, math, resource, sys, time
 import torch, torch.nn.functional as F
-N, L, C, B, R = [int(x) for x in sys.argv[1:6]]
+N, B, R = [int(x) for x in sys.argv[1:4]]
+WIDTHS = [int(x) for x in sys.argv[4].split(',')]
+L = len(WIDTHS)
 torch.set_num_threads(2)
 torch.manual_seed(0)
 D, H, G = 128, 128, 8
@@ -31,8 +38,8 @@ def pe(coords, features=32, max_steps=100, periods=1000):
 class Model(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.local = torch.nn.ModuleList([torch.nn.Conv2d(C, D, 1, bias=False) for _ in range(L)])
-        self.glob = torch.nn.ModuleList([torch.nn.Linear(C, D, bias=False) for _ in range(L)])
+        self.local = torch.nn.ModuleList([torch.nn.Conv2d(C, D, 1, bias=False) for C in WIDTHS])
+        self.glob = torch.nn.ModuleList([torch.nn.Linear(C, D, bias=False) for C in WIDTHS])
         def mlp(o):
             m = torch.nn.Sequential(torch.nn.Linear(192, H), torch.nn.GELU(), torch.nn.Linear(H, H), torch.nn.GELU(), torch.nn.Linear(H, o, bias=False))
             torch.nn.init.zeros_(m[-1].weight)
@@ -60,8 +67,8 @@ model = Model()
 with torch.no_grad():
     model.space[-1].weight.normal_(0, 0.3); model.layer[-1].weight.normal_(0, 0.3)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-local = [torch.randn(B, C, G, G) for _ in range(L)]
-glob = [torch.randn(B, C) for _ in range(L)]
+local = [torch.randn(B, C, G, G) for C in WIDTHS]
+glob = [torch.randn(B, C) for C in WIDTHS]
 target = torch.randn(B, N)
 fwd, step = [], []
 for r in range(R + 1):
@@ -84,41 +91,102 @@ function arg(args: string[], name: string, dflt: number): number {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 }
 
+function argString(args: string[], name: string, dflt: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : dflt;
+}
+
 const median = (a: number[]) => a.slice().sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
+/** The two sizes: vertices and token widths per layer. */
+export const SIZES = {
+  paper: { vertices: 37984, widths: Array(12).fill(768) as number[] },
+  workshop: { vertices: 2472, widths: [16, 24, 32, 64, 64, 96, 160, 160, 320, 1280] },
+};
+
+/** Matmul FLOPs of one training step (forward, and the backward of every weight; tokens get no gradient). */
+export function stepFlops(o: { vertices: number; widths: number[]; batch: number; dim?: number; hidden?: number; peDim?: number; grid?: number }): Record<string, number> {
+  const N = o.vertices, B = o.batch, D = o.dim ?? 128, H = o.hidden ?? 128, pe = o.peDim ?? 192, P = (o.grid ?? 8) ** 2;
+  const L = o.widths.length;
+  const sumC = o.widths.reduce((a, b) => a + b, 0);
+  const sumO = 2 + L + 1;
+  const selectors = 2 * N * (pe * 3 * H + 3 * H * H + H * sumO) + 2 * N * (pe * 3 * H + 6 * H * H + 2 * H * sumO);
+  const bottlenecks = 2 * (2 * B * (P + 1) * sumC * D);
+  const head = 3 * (2 * N * D * B * 5 * L);
+  return { selectors, bottlenecks, head, total: selectors + bottlenecks + head };
+}
+
+/** Best GFLOP/s of a 1024^3 matmul on tfjs-wasm (one thread) and on onnxruntime's CPU provider (every core). */
+async function matmulPeaks(): Promise<{ wasm_gflops: number; onnx_gflops: number | null }> {
+  const n = 1024;
+  const flop = 2 * n ** 3;
+  const a = new Float32Array(n * n).map((_, i) => Math.sin(i));
+  const b = new Float32Array(n * n).map((_, i) => Math.cos(i));
+  const ta = tf.tensor2d(a, [n, n]);
+  const tb = tf.tensor2d(b, [n, n]);
+  let best = Infinity;
+  for (let r = 0; r < 6; r++) {
+    const t0 = performance.now();
+    const c = tf.matMul(ta, tb);
+    c.dataSync();
+    best = Math.min(best, performance.now() - t0);
+    c.dispose();
+  }
+  tf.dispose([ta, tb]);
+  const wasm = flop / best / 1e6;
+  const ort = loadOnnxRuntime();
+  if (!ort) return { wasm_gflops: wasm, onnx_gflops: null };
+  const sess = await ort.InferenceSession.create(matmulGraph(), { executionProviders: ['cpu'], interOpNumThreads: 1 });
+  const feeds = { a: new ort.Tensor('float32', a, [n, n]), b: new ort.Tensor('float32', b, [n, n]) };
+  best = Infinity;
+  for (let r = 0; r < 6; r++) {
+    const t0 = performance.now();
+    await sess.run(feeds);
+    best = Math.min(best, performance.now() - t0);
+  }
+  await sess.release();
+  return { wasm_gflops: wasm, onnx_gflops: flop / best / 1e6 };
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
-  const N = arg(args, 'vertices', 37984);
-  const L = arg(args, 'layers', 12);
-  const C = arg(args, 'width', 768);
+  const sizeName = argString(args, 'size', 'paper');
+  const size = SIZES[sizeName as keyof typeof SIZES];
+  if (!size) throw new Error(`bench encoding: --size must be paper or workshop, found '${sizeName}'`);
+  const N = arg(args, 'vertices', size.vertices);
+  const widths = size.widths;
+  const L = widths.length;
   const B = arg(args, 'batch', 8);
-  const R = arg(args, 'reps', 3);
+  const R = arg(args, 'reps', sizeName === 'paper' ? 3 : 10);
+  const head = argString(args, 'head', 'auto') as HeadKind;
   const choice = await initBackend();
   const coords = new Float32Array(N * 3).map((_, i) => Math.sin(i * 12.9898) * 50);
-  const model = new FactorizedEncoder(coords, { layerWidths: Array(L).fill(C), seed: 0 });
+  const model = new FactorizedEncoder(coords, { layerWidths: widths, seed: 0, head });
   // Spread the space and layer selectors as after training, so vertices fall into many grid cells.
   model.space.w3.assign(tf.randomNormal([128, 2], 0, 0.3, 'float32', 1));
   model.layer.w3.assign(tf.randomNormal([128, L], 0, 0.3, 'float32', 2));
   const tokens = {
-    local: Array.from({ length: L }, (_, i) => tf.randomNormal([B, C, 8, 8], 0, 1, 'float32', 10 + i) as tf.Tensor4D),
-    global: Array.from({ length: L }, (_, i) => tf.randomNormal([B, C], 0, 1, 'float32', 40 + i) as tf.Tensor2D),
+    local: widths.map((C, i) => tf.randomNormal([B, C, 8, 8], 0, 1, 'float32', 10 + i) as tf.Tensor4D),
+    global: widths.map((C, i) => tf.randomNormal([B, C], 0, 1, 'float32', 40 + i) as tf.Tensor2D),
   };
   const target = tf.randomNormal([B, N], 0, 1, 'float32', 99) as tf.Tensor2D;
   const opt = new AdamW({ lr: 1e-3 });
+  const kind = model.headKind();
+  const engine = kind === 'onnx' ? await onnxEngine(model) : null;
   const fwd: number[] = [];
   const step: number[] = [];
-  const sel: number[] = [];
   let peakBytes = 0;
+  let phases: Record<string, { wall: number; cpu: number }> = {};
   for (let r = 0; r <= R; r++) {
     let t0 = performance.now();
-    const s = model.selectorTensors();
-    s.xy.dataSync();
-    tf.dispose([s.xy, s.p, s.s]);
-    const tSel = performance.now() - t0;
-    t0 = performance.now();
-    const p = model.predict(tokens);
-    p.dataSync();
-    p.dispose();
+    if (engine) {
+      await engine.predict(tokens);
+    } else {
+      const p = model.predict(tokens);
+      p.dataSync();
+      p.dispose();
+    }
     const tFwd = performance.now() - t0;
+    if (engine) engine.profile = r > 0 ? phases : null;
     t0 = performance.now();
     await trainStep({ model, optimizer: opt, tokens, target, step: r });
     const tStep = performance.now() - t0;
@@ -126,29 +194,40 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     if (r > 0) {
       fwd.push(tFwd / 1000);
       step.push(tStep / 1000);
-      sel.push(tSel / 1000);
     }
   }
+  if (engine) {
+    engine.profile = null;
+    phases = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, { wall: v.wall / R, cpu: v.cpu / R }]));
+  }
+  const flops = stepFlops({ vertices: N, widths, batch: B });
+  const peaks = await matmulPeaks();
+  const stepS = median(step);
   const ours = {
     backend: choice.name,
+    step_engine: kind,
     forward_s: median(fwd),
-    train_step_s: median(step),
-    selectors_forward_s: median(sel),
-    head_and_bottleneck_forward_s: median(fwd) - median(sel),
+    train_step_s: stepS,
+    train_steps_s: step,
+    step_phases_s: engine ? phases : null,
+    step_gflop: Object.fromEntries(Object.entries(flops).map(([k, v]) => [k, v / 1e9])),
+    achieved_gflops: flops.total! / stepS / 1e9,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     tf_memory_peak_mb: peakBytes / 2 ** 20,
     tf_memory_now: tf.memory().numTensors,
   };
   let torch: Record<string, unknown> | null = null;
   if (!args.includes('--no-torch')) {
-    const res = spawnSync('/usr/bin/python3', ['-', String(N), String(L), String(C), String(B), String(R)], { input: TORCH, encoding: 'utf8', maxBuffer: 1 << 24 });
+    const res = spawnSync('/usr/bin/python3', ['-', String(N), String(B), String(Math.min(R, 3)), widths.join(',')], { input: TORCH, encoding: 'utf8', maxBuffer: 1 << 24 });
     if (res.status === 0) torch = JSON.parse(res.stdout.trim().split('\n').pop()!);
     else torch = { error: `python3 with torch failed (${res.status}): ${(res.stderr || '').split('\n').slice(-3).join(' ')}; install Debian python3-torch` };
   }
   const ts = torch && typeof torch['train_step_s'] === 'number' ? (torch['train_step_s'] as number) : null;
   const tf_ = torch && typeof torch['forward_s'] === 'number' ? (torch['forward_s'] as number) : null;
+  model.dispose();
   return {
-    size: { vertices: N, layers: L, width: C, batch: B, grid: 8, bottleneck: 128, reps: R },
+    size: { name: sizeName, vertices: N, layers: L, widths, batch: B, grid: 8, bottleneck: 128, reps: R },
+    matmul_peak_gflops: peaks,
     brainnet: ours,
     pytorch: torch,
     train_step_ratio: ts ? ours.train_step_s / ts : null,

@@ -134,16 +134,18 @@ describe('device training step (cpu)', () => {
     await tf.ready();
   });
 
-  it("'auto' picks the device head on webgpu and tfjs-node-gpu, the fused head elsewhere", () => {
+  it("'auto' picks the device head on webgpu and tfjs-node-gpu, the onnx host step elsewhere (fused without onnxruntime)", () => {
     assert.equal(autoHead('webgpu'), 'device');
     assert.equal(autoHead('tensorflow', true), 'device', 'tfjs-node-gpu');
-    assert.equal(autoHead('tensorflow', false), 'fused', 'tfjs-node on the CPU');
-    assert.equal(autoHead('tensorflow'), 'fused', 'tfjs-node-gpu is not loaded here');
-    assert.equal(autoHead('wasm'), 'fused');
-    assert.equal(autoHead('cpu'), 'fused');
+    assert.equal(autoHead('tensorflow', false), 'onnx', 'tfjs-node on the CPU');
+    assert.equal(autoHead('tensorflow'), 'onnx', 'tfjs-node-gpu is not loaded here');
+    assert.equal(autoHead('wasm'), 'onnx');
+    assert.equal(autoHead('cpu'), 'onnx');
+    assert.equal(autoHead('wasm', false, false), 'fused', 'onnxruntime-node did not load');
+    assert.equal(autoHead('webgpu', false, false), 'device');
     const { coords } = smallProblem();
     const m = new FactorizedEncoder(coords, { layerWidths: [6, 5], bottleneckDim: 8, hiddenDim: 8 });
-    assert.equal(m.headKind(), 'fused');
+    assert.equal(m.headKind(), 'onnx');
     assert.equal((m.config as unknown as Record<string, unknown>)['head'], undefined, 'the head choice is not part of the saved config');
     m.dispose();
   });

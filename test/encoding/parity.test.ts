@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { FactorizedEncoder, encoderLoss, positionEncoding } from 'brainnet/encoding';
+import { FactorizedEncoder, encoderLoss, onnxEngine, positionEncoding } from 'brainnet/encoding';
 import { loadParityFixture, relErr } from './fixture';
 
 const TOL = 1e-4;
@@ -86,3 +86,44 @@ for (const backend of ['cpu', 'wasm']) {
     });
   });
 }
+
+describe('encoding parity with PyTorch (onnx host step)', function () {
+  const fx = loadParityFixture();
+  const { N, B, D, H, widths, step } = fx.meta;
+  let model: FactorizedEncoder;
+  before(async () => {
+    await tf.setBackend('wasm');
+    await tf.ready();
+    model = new FactorizedEncoder(fx.get('coords').data, { layerWidths: widths, bottleneckDim: D, hiddenDim: H, seed: 1, head: 'onnx' });
+    const values: Record<string, Float32Array> = {};
+    for (const [name] of model.namedParams()) values[name] = fx.get(name).data;
+    model.setParams(values);
+  });
+  after(() => model.dispose());
+
+  const tokens = () => ({
+    local: widths.map((_, l) => {
+      const a = fx.get(`input.local.${l}`);
+      return tf.tensor4d(a.data, a.shape as [number, number, number, number]);
+    }),
+    global: widths.map((_, l) => tf.tensor2d(fx.get(`input.global.${l}`).data, [B, widths[l]!])),
+  });
+
+  it('prediction, loss and every parameter gradient match', async () => {
+    const engine = await onnxEngine(model);
+    const t = tokens();
+    const target = tf.tensor2d(fx.get('target').data, [B, N]);
+    const pred = await engine.predict(t);
+    assert.ok(relErr(pred, fx.get('out.pred').data) < TOL, `pred rel err ${relErr(pred, fx.get('out.pred').data)}`);
+    const r = await engine.lossAndGrads(t, target, { step });
+    assert.ok(Math.abs(r.loss - fx.meta.scalars.loss) < TOL * Math.abs(fx.meta.scalars.loss), `loss ${r.loss} vs ${fx.meta.scalars.loss}`);
+    assert.ok(Math.abs(r.dataLoss - fx.meta.scalars.data_loss) < TOL * Math.abs(fx.meta.scalars.data_loss), `data loss ${r.dataLoss} vs ${fx.meta.scalars.data_loss}`);
+    const worst: string[] = [];
+    model.namedParams().forEach(([name], i) => {
+      const e = relErr(r.grads[i]!, fx.get(`grad.${name}`).data);
+      if (!(e < TOL)) worst.push(`${name}: ${e.toExponential(2)}`);
+    });
+    assert.deepEqual(worst, []);
+    tf.dispose([target, ...t.local, ...t.global]);
+  });
+});
