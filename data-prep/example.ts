@@ -1,14 +1,18 @@
 /**
  * `npm run example`: the README's main job, end to end.
  *
- *   tsx data-prep/example.ts [--data DIR] [--out DIR] [--epochs N] [--backbone NAME|SIDECAR.json] [--size workshop|tiny]
+ *   tsx data-prep/example.ts [--data DIR] [--out DIR] [--max-epochs N] [--patience N] [--backbone NAME|SIDECAR.json] [--size workshop|tiny]
  *
  * 1. generates the synthetic workshop subject into data/subjects/workshop when it is missing;
- * 2. runs notebooks/example.ipynb headless (the brainnet-ts kernel, via runNotebook);
- * 3. writes to outputs/example/: example.ipynb (executed), example.html (self-contained) and figures/*.png;
+ * 2. runs notebooks/example.ipynb headless (the brainnet-ts kernel, via runNotebook), which trains until
+ *    the validation R² stops rising (at most --max-epochs, patience --patience);
+ * 3. writes to outputs/example/: example.ipynb (executed), example.html (self-contained), figures/*.png,
+ *    and report.json / report.md: the wall times (subject, each cell, total), how training ended, and the
+ *    encoder against the ridge baseline per ROI with the layer selector's entropy (figures/convergence.json);
  * 4. prints where they are and how long each step took.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION, type SubjectSize } from 'brainnet/synthetic';
@@ -19,11 +23,11 @@ const REPO = path.resolve(__dirname, '..');
 async function main(): Promise<number> {
   const { values: a } = parseArgs({
     options: {
-      data: { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' }, backbone: { type: 'string' },
+      data: { type: 'string' }, out: { type: 'string' }, 'max-epochs': { type: 'string' }, epochs: { type: 'string' }, patience: { type: 'string' }, backbone: { type: 'string' },
       size: { type: 'string' }, seed: { type: 'string' }, cache: { type: 'string' }, help: { type: 'boolean' },
     },
   });
-  if (a.help) { console.log('usage: npm run example -- [--data DIR] [--out DIR] [--epochs N] [--backbone NAME|SIDECAR.json] [--size workshop|tiny]'); return 0; }
+  if (a.help) { console.log('usage: npm run example -- [--data DIR] [--out DIR] [--max-epochs N] [--patience N] [--backbone NAME|SIDECAR.json] [--size workshop|tiny]'); return 0; }
   const size = (a.size ?? 'workshop') as SubjectSize;
   if (!['tiny', 'workshop', 'full'].includes(size)) throw new Error(`example: --size must be tiny, workshop or full, got '${size}'`);
   const data = path.resolve(REPO, a.data ?? `data/subjects/${size}`);
@@ -43,17 +47,27 @@ async function main(): Promise<number> {
   const tSubject = (Date.now() - t0) / 1000;
   // 2. the notebook, headless
   const params: Record<string, string> = { dataPath: data, outDir: path.join(out, 'figures'), cacheDir: path.resolve(REPO, a.cache ?? 'outputs/cache/tokens') };
-  if (a.epochs) params.epochs = a.epochs;
+  const maxEpochs = a['max-epochs'] ?? a.epochs;
+  if (maxEpochs) params.maxEpochs = maxEpochs;
+  if (a.patience) params.patience = a.patience;
   if (a.backbone) params.backbone = a.backbone.endsWith('.json') ? path.resolve(a.backbone) : a.backbone;
   console.log(`example: running notebooks/example.ipynb on ${data}`);
+  const cells: { cell: number; seconds: number }[] = [];
   try {
     const r = await runNotebook(path.join(REPO, 'notebooks', 'example.ipynb'), {
       outDir: out, params,
-      onCell: (e) => { if (e.phase === 'end') console.log(`  cell ${e.number}/${e.total} ${e.status} in ${e.seconds!.toFixed(1)} s`); },
+      onCell: (e) => {
+        if (e.phase !== 'end') return;
+        cells.push({ cell: e.number, seconds: e.seconds! });
+        console.log(`  cell ${e.number}/${e.total} ${e.status} in ${e.seconds!.toFixed(1)} s`);
+      },
       onWarning: (w) => console.warn(`  warning: ${w}`),
     });
     const figs = fs.existsSync(params.outDir!) ? fs.readdirSync(params.outDir!).filter((f) => f.endsWith('.png')).sort() : [];
-    console.log(`\nexample: done in ${((Date.now() - t0) / 1000).toFixed(0)} s (subject ${tSubject.toFixed(0)} s, notebook ${r.seconds.toFixed(0)} s)`);
+    const total = (Date.now() - t0) / 1000;
+    console.log(`\nexample: done in ${total.toFixed(0)} s (subject ${tSubject.toFixed(0)} s, notebook ${r.seconds.toFixed(0)} s)`);
+    const report = writeReport(out, { data, size, seed: Number(a.seed ?? 1), world: syntheticWorldVersion(data), params, seconds: { total, subject: tSubject, notebook: r.seconds, cells } });
+    if (report) console.log(report);
     console.log(`  executed notebook: ${path.relative(process.cwd(), r.ipynbPath)}`);
     console.log(`  HTML (self-contained, open in a browser): ${path.relative(process.cwd(), r.htmlPath)}`);
     console.log(`  figures (${figs.length} PNG): ${path.relative(process.cwd(), params.outDir!)}/{${figs.join(',')}}`);
@@ -65,6 +79,39 @@ async function main(): Promise<number> {
     }
     throw e;
   }
+}
+
+/** One row of figures/convergence.json (the notebook's encoder-vs-ridge table). */
+interface ConvergenceRow { roi: string; n: number; encoderR2: number; ridgeR2: number; ratio: number; medianEntropy: number }
+
+/**
+ * Writes `report.json` and `report.md` to `out`: the run (date, subject, world version, seed, parameters),
+ * the wall times, and the notebook's figures/convergence.json (how training ended, the encoder against
+ * the ridge per ROI) with the issue's targets checked. Returns the markdown, or null without the notebook's JSON.
+ */
+function writeReport(out: string, run: { data: string; size: string; seed: number; world: number | null; params: Record<string, string>; seconds: { total: number; subject: number; notebook: number; cells: { cell: number; seconds: number }[] } }): string | null {
+  const file = path.join(out, 'figures', 'convergence.json');
+  if (!fs.existsSync(file)) return null;
+  const conv = JSON.parse(fs.readFileSync(file, 'utf8')) as { training: Record<string, unknown>; groups: ConvergenceRow[]; rows: ConvergenceRow[] };
+  const targets = conv.groups.map((g) => ({ group: g.roi, 'encoder >= 0.9 x ridge': g.ratio >= 0.9, 'median layer entropy < 0.5': g.medianEntropy < 0.5 }));
+  const report = { date: new Date().toISOString(), command: 'npm run example', cpus: os.cpus().length, ...run, data: path.relative(REPO, run.data) || run.data, training: conv.training, targets, groups: conv.groups, rows: conv.rows };
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+  const table = ['| ROI | vertices | R² encoder | R² ridge | encoder / ridge | median layer entropy |', '|---|---|---|---|---|---|',
+    ...[...conv.groups, ...conv.rows].map((r) => `| ${r.roi} | ${r.n} | ${f(r.encoderR2)} | ${f(r.ridgeR2)} | ${f(r.ratio)} | ${f(r.medianEntropy)} |`)].join('\n');
+  const t = conv.training as { epochs: number; bestEpoch?: number; bestValR2?: number; stoppedEarly: boolean };
+  const md = `npm run example: ${(run.seconds.total / 60).toFixed(1)} min wall on ${report.cpus} CPUs (subject ${run.seconds.subject.toFixed(0)} s, notebook ${run.seconds.notebook.toFixed(0)} s), ` +
+    `synthetic world ${run.world ?? 'n/a'}, seed ${run.seed}; training ${t.stoppedEarly ? 'converged' : 'stopped at maxEpochs'} after ${t.epochs} epochs ` +
+    `(best epoch ${(t.bestEpoch ?? 0) + 1}, validation mean R² ${f(t.bestValR2 ?? NaN)}).\n\n${table}\n`;
+  writeAtomic(path.join(out, 'report.json'), JSON.stringify(report, null, 1) + '\n');
+  writeAtomic(path.join(out, 'report.md'), md);
+  return md;
+}
+
+/** Writes `text` to a temporary file, then renames it over `file`. */
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
 }
 
 main().then((code) => process.exit(code), (e) => { console.error(`example: ${(e as Error).message}`); process.exit(1); });

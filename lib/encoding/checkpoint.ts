@@ -158,3 +158,18 @@ export async function loadCheckpoint(file: string, model: FactorizedEncoder): Pr
   if (info.step > 0) optimizer.setState({ step: info.step, m, v });
   return { optimizer, info };
 }
+
+/** The parameters a checkpoint holds, in `model.namedParams()` order, without touching the model (checked like {@link loadCheckpoint}). */
+export async function readCheckpointParams(file: string, model: FactorizedEncoder): Promise<Float32Array[]> {
+  if (!fs.existsSync(file)) throw new FileFormatError(file, 'an encoder checkpoint (.safetensors)', 'no such file', 'Check the path, or train first so that a checkpoint is written.');
+  const { tensors, metadata } = await readSafetensors(file);
+  const why = checkpointMismatch(parseHeader(file, metadata), model);
+  if (why) throw new CheckpointMismatchError(`checkpoint ${file} does not fit this model: ${why}`);
+  return model.namedParams().map(([name, variable]) => {
+    const t = tensors[`param/${name}`];
+    if (!t || t.dtype !== 'float32' || t.data.length !== variable.size) {
+      throw new FileFormatError(file, `"param/${name}" float32 of shape [${variable.shape.join(', ')}]`, t ? `${t.dtype} [${t.shape.join(', ')}]` : 'none', 'The checkpoint is incomplete or from another model version.');
+    }
+    return t.data as Float32Array;
+  });
+}

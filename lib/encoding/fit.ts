@@ -1,13 +1,15 @@
 /**
  * `fitEncoder`: the one call a notebook makes to fit the factorized encoding model on a subject.
  *
- *   const fit = await fitEncoder({ subject, backbone, epochs: 10 });
+ *   const fit = await fitEncoder({ subject, backbone, maxEpochs: 30, patience: 3 });
  *
  * It (1) builds or reuses the token cache of the subject's training images, (2) reads the fMRI
  * (lh then rh columns), (3) splits train/validation, (4) builds the model and resumes from a
  * checkpoint when one is present, (5) trains with a progress bar (loss per step, validation R² and
- * Pearson r per epoch, a checkpoint per epoch), (6) scores the validation images, and
- * (7) returns selectors, scores, channel clusters and the ridge baseline as plain arrays.
+ * Pearson r per epoch, a checkpoint per epoch) until it converges: the validation mean R² has not
+ * risen for `patience` epochs (or `maxEpochs` are done), and the best epoch's weights are kept,
+ * (6) scores the validation images, and (7) returns selectors, scores, channel clusters and the ridge
+ * baseline as plain arrays.
  *
  * `fitEncoder` reads as that numbered list; each step is a function below with explicit inputs
  * (`openTokenCache`, `readResponses`, `splitImages`, `resumeFromCheckpoint`, `trainWithCheckpoints`,
@@ -24,9 +26,9 @@ import { buildTokenCache, fileImageSources, type TokenCache } from '../backbones
 import type { AlgonautsSubject } from '../data/algonauts.js';
 import { FactorizedEncoder, type Selectors } from './model.js';
 import type { AdamW, AdamWConfig } from './optimizer.js';
-import { predictAll, trainEncoder, type EncoderData, type EpochReport } from './train.js';
+import { predictAll, trainEncoder, type BestEpoch, type EncoderData, type EpochReport } from './train.js';
 import { algonautsScore, pearsonPerVertex, r2PerVertex } from './metrics.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, readCheckpointParams, saveCheckpoint } from './checkpoint.js';
 import { collectTokenFeatures, fitRidgeBaseline, type RidgeFeatureMode } from './ridge.js';
 import { clusterChannels, mixedTokenMap, roiPrincipalComponents, topChannelImage as channelImage } from './channels.js';
 
@@ -82,8 +84,18 @@ export interface FitEncoderOptions {
   /** Folder of the on-disk token cache (reused across runs); RAM only without it. */
   cacheDir?: string;
   cacheDtype?: 'float16' | 'float32';
-  /** Epochs (default 10). */
+  /** The most epochs to train (default 10). */
+  maxEpochs?: number;
+  /** The same as `maxEpochs` (the older name). */
   epochs?: number;
+  /**
+   * Early stopping: training stops when the validation mean R² has not risen by more than `minDelta`
+   * for this many epochs, and the best epoch's weights are kept (default 3; Infinity trains all
+   * `maxEpochs` and still keeps the best epoch).
+   */
+  patience?: number;
+  /** Smallest rise of the validation mean R² that counts as progress (default 1e-4). */
+  minDelta?: number;
   /** Batch size (default 8). */
   batchSize?: number;
   /** Seed of the model, the split and the shuffling (default 0). */
@@ -133,6 +145,8 @@ export interface EncoderFit {
   noiseCeiling?: Float32Array;
   /** One entry per step; `valR2` (mean over vertices) on the last step of each epoch. */
   history: { step: number; epoch: number; loss: number; valR2?: number }[];
+  /** How training ended: epochs trained, the best epoch (whose weights the model holds) and its validation mean R², and whether patience ran out before `maxEpochs`. */
+  training: { epochs: number; maxEpochs: number; patience: number; bestEpoch?: number; bestValR2?: number; stoppedEarly: boolean };
   /** [N] channel cluster (20 groups) of each vertex's weights. */
   clusters: Int32Array;
   /** [N, D] per-vertex weights (D = 128). */
@@ -154,7 +168,8 @@ export interface EncoderFit {
 export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
   const log = opts.log === undefined ? (s: string) => console.log(s) : opts.log ?? (() => {});
   const { subject, noiseCeiling } = opts;
-  const epochs = opts.epochs ?? 10;
+  const epochs = opts.maxEpochs ?? opts.epochs ?? 10;
+  const patience = opts.patience ?? 3;
   const batchSize = opts.batchSize ?? 8;
   const seed = opts.seed ?? 0;
   checkNoiseCeiling(subject, noiseCeiling);
@@ -169,14 +184,14 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
   // 4. model, resumed from a checkpoint when present
   const model = new FactorizedEncoder(await subject.coordinates(), { layerWidths: cache.channels, layerNames: cache.layers, seed });
   const checkpoint = opts.checkpointDir ? path.join(opts.checkpointDir, 'encoder.safetensors') : undefined;
-  const resume = await closingOnError(model, cache, () => resumeFromCheckpoint(model, { checkpoint, seed, log }));
-  // 5. training
+  const resume = await closingOnError(model, cache, () => resumeFromCheckpoint(model, { checkpoint, seed, log, minDelta: opts.minDelta }));
+  // 5. training, until the validation R² stops rising
   const trained = await closingOnError(model, cache, () => trainWithCheckpoints(model, { train: trainData, val: valData }, {
-    epochs, batchSize, seed, optimizer: opts.optimizer, regLambda: opts.regLambda, regDecaySteps: opts.regDecaySteps, stopAtStep: opts.stopAtStep,
-    resume, checkpoint, onEpoch: opts.onEpoch, log, progress: opts.progress ?? true,
+    epochs, patience, minDelta: opts.minDelta, batchSize, seed, optimizer: opts.optimizer, regLambda: opts.regLambda, regDecaySteps: opts.regDecaySteps,
+    stopAtStep: opts.stopAtStep, resume, checkpoint, onEpoch: opts.onEpoch, log, progress: opts.progress ?? true,
   }));
-  // 6. validation scores (fresh when the checkpoint was already complete or training stopped mid-epoch)
-  const { r2, pearson } = await validationScores(model, valData, { last: trained.last, steps: trained.steps, batchSize, N });
+  // 6. validation scores (fresh when the checkpoint was already complete, training stopped mid-epoch, or the best epoch's weights were put back)
+  const { r2, pearson } = await validationScores(model, valData, { last: trained.restored ? undefined : trained.last, steps: trained.steps, batchSize, N });
   const score = noiseCeiling ? Float32Array.from(algonautsScore(pearson, noiseCeiling)) : undefined;
   // 7. selectors, weights, clusters; ROI masks over all vertices (lh then rh)
   const { selectors, vertexWeights, clusters } = modelSummary(model, { N, seed });
@@ -186,7 +201,7 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
   // 9. result
   const methods = fitMethods({ model, cache, selectors, vertexWeights, masks, nImg, N });
   return {
-    model, layers: cache.layers.slice(), nLh, nRh, selectors, r2, pearson, score, noiseCeiling, history: trained.history, clusters, vertexWeights, ridge,
+    model, layers: cache.layers.slice(), nLh, nRh, selectors, r2, pearson, score, noiseCeiling, history: trained.history, training: trained.summary, clusters, vertexWeights, ridge,
     roiMasks: Object.fromEntries(masks), roiMask: methods.roiMask, split, tokenCache: cache,
     topChannelImage: methods.topChannelImage, dispose: methods.dispose,
   };
@@ -237,21 +252,38 @@ function splitImages(subject: AlgonautsSubject, opts: { seed: number; valFractio
   return split;
 }
 
-/** Where training starts: the optimizer and history of a checkpoint, or nothing for a fresh start. */
+/** Where training starts: the optimizer, history and best epoch of a checkpoint, or nothing for a fresh start. */
 interface Resume {
   optimizer?: AdamW;
   history: EncoderFit['history'];
+  best?: BestEpoch;
 }
 
-/** Step 4: loads the model's weights and optimizer from `checkpoint` when that file exists (same seed required). */
-async function resumeFromCheckpoint(model: FactorizedEncoder, opts: { checkpoint?: string; seed: number; log: (line: string) => void }): Promise<Resume> {
+/** The best-epoch checkpoint next to `checkpoint` (`encoder.safetensors` -> `encoder-best.safetensors`). */
+function bestCheckpointPath(checkpoint: string): string {
+  return checkpoint.replace(/\.safetensors$/, '-best.safetensors');
+}
+
+/**
+ * Step 4: loads the model's weights and optimizer from `checkpoint` when that file exists (same seed
+ * required), and the best epoch so far from its history (with that epoch's weights, kept next to it).
+ */
+async function resumeFromCheckpoint(model: FactorizedEncoder, opts: { checkpoint?: string; seed: number; log: (line: string) => void; minDelta?: number }): Promise<Resume> {
   const { checkpoint: ckpt, seed } = opts;
   if (!ckpt || !fs.existsSync(ckpt)) return { history: [] };
   const { optimizer, info } = await loadCheckpoint(ckpt, model);
   if (info.seed !== seed) throw new Error(`fitEncoder: checkpoint ${ckpt} was trained with seed ${info.seed}, not ${seed}; pass seed: ${info.seed} to resume it, or use another checkpointDir.`);
   const history = ((info.extra as { history?: EncoderFit['history'] } | undefined)?.history ?? []).slice();
   opts.log(`encoder: resuming from ${ckpt} at step ${info.step} (epoch ${info.epoch})`);
-  return { optimizer, history };
+  // the best epoch, as the training loop decides it (a rise of more than minDelta)
+  let best: BestEpoch | undefined;
+  for (const h of history) {
+    if (h.valR2 === undefined) continue;
+    if (!best || h.valR2 > best.meanR2 + (opts.minDelta ?? 1e-4)) best = { epoch: h.epoch, meanR2: h.valR2 };
+  }
+  const bestFile = bestCheckpointPath(ckpt);
+  if (best && best.epoch !== info.epoch - 1 && fs.existsSync(bestFile)) best.params = await readCheckpointParams(bestFile, model);
+  return { optimizer, history, best };
 }
 
 /** Runs `work`; when it throws, frees the model and closes the token cache before passing the error on. */
@@ -266,8 +298,9 @@ async function closingOnError<T>(model: FactorizedEncoder, cache: TokenCache, wo
 }
 
 /** Options of {@link trainWithCheckpoints}. */
-interface TrainingOptions extends Pick<FitEncoderOptions, 'optimizer' | 'regLambda' | 'regDecaySteps' | 'stopAtStep' | 'onEpoch'> {
+interface TrainingOptions extends Pick<FitEncoderOptions, 'optimizer' | 'regLambda' | 'regDecaySteps' | 'stopAtStep' | 'onEpoch' | 'minDelta'> {
   epochs: number;
+  patience: number;
   batchSize: number;
   seed: number;
   resume: Resume;
@@ -277,11 +310,13 @@ interface TrainingOptions extends Pick<FitEncoderOptions, 'optimizer' | 'regLamb
   progress: boolean;
 }
 
-/** What {@link trainWithCheckpoints} leaves: the step count, the last epoch's report, and the history (one entry per step). */
+/** What {@link trainWithCheckpoints} leaves: the step count, the last epoch's report, the history (one entry per step), whether the best epoch's weights were put back, and a summary. */
 interface Trained {
   steps: number;
   last?: EpochReport;
   history: EncoderFit['history'];
+  restored: boolean;
+  summary: EncoderFit['training'];
 }
 
 /** Step 5: trains with a progress bar, logging each epoch's validation scores and writing a checkpoint after it. */
@@ -294,10 +329,16 @@ async function trainWithCheckpoints(model: FactorizedEncoder, data: { train: Enc
   const bar = opts.progress ? progress({ total, label: 'training' }) : null;
   if (bar && resumeFrom) bar.update(resumeFrom.step);
   let last: EpochReport | undefined;
-  let steps = 0;
+  let result: Awaited<ReturnType<typeof trainEncoder>>;
   try {
-    ({ steps } = await trainEncoder(model, data.train, {
+    result = await trainEncoder(model, data.train, {
       epochs, batchSize: bs, seed, optimizer: opts.optimizer, regLambda: opts.regLambda, regDecaySteps: opts.regDecaySteps, resumeFrom, validation: data.val, stopAtStep: opts.stopAtStep,
+      earlyStopping: { patience: opts.patience, minDelta: opts.minDelta, best: opts.resume.best },
+      onBest: async (_r, opt) => {
+        if (!ckpt) return;
+        fs.mkdirSync(path.dirname(ckpt), { recursive: true });
+        await saveCheckpoint(bestCheckpointPath(ckpt), model, opt, { step: opt.step, epoch: Math.floor(opt.step / perEpoch), seed, extra: { history } });
+      },
       onStep: (p) => {
         history.push({ step: p.step, epoch: p.epoch, loss: p.loss });
         bar?.update(p.step, `epoch ${p.epoch + 1}/${epochs} loss ${p.loss.toFixed(4)}`);
@@ -313,13 +354,17 @@ async function trainWithCheckpoints(model: FactorizedEncoder, data: { train: Enc
         }
         opts.onEpoch?.(r);
       },
-    }));
+    });
     bar?.done(history.length ? `loss ${history[history.length - 1]!.loss.toFixed(4)}` : undefined);
   } catch (e) {
     bar?.done('stopped');
     throw e;
   }
-  return { steps, last, history };
+  const epochsDone = Math.floor(result.steps / perEpoch);
+  const b = result.best;
+  if (b) log(`encoder: ${result.stoppedEarly ? `converged (no rise of the validation mean R² for ${opts.patience} epochs)` : `${epochsDone} of ${epochs} epochs`}; best epoch ${b.epoch + 1}, validation mean R² ${b.meanR2.toFixed(4)}${result.restored ? ' (its weights are kept)' : ''}`);
+  const summary = { epochs: epochsDone, maxEpochs: epochs, patience: opts.patience, bestEpoch: b?.epoch, bestValR2: b?.meanR2, stoppedEarly: result.stoppedEarly };
+  return { steps: result.steps, last, history, restored: result.restored, summary };
 }
 
 /** Step 6: [N] validation R² and Pearson r, from the last epoch's report when it is the final step, else predicted afresh. */

@@ -196,3 +196,65 @@ export function summariseByRoi(values: ArrayLike<number>, rois: ArrayLike<string
     return { roi, vertices, n: count, mean, median, std, q25: quantile(sorted, 0.25), q75: quantile(sorted, 0.75) };
   });
 }
+
+/** Normalised entropy of each vertex's layer weights: layer [N, L] (rows summing to 1) -> [N] in [0, 1] (0: one layer, 1: uniform). */
+export function layerEntropy(layer: ArrayLike<number>, L: number): Float64Array {
+  if (L < 2 || layer.length % L !== 0) throw new Error(`layerEntropy: ${layer.length} weights are not rows of ${L} layers (L >= 2); pass the layer selector [N, L] and L.`);
+  const N = layer.length / L;
+  const out = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let h = 0;
+    for (let l = 0; l < L; l++) {
+      const p = layer[n * L + l]!;
+      if (p > 0) h -= p * Math.log(p);
+    }
+    out[n] = h / Math.log(L);
+  }
+  return out;
+}
+
+/** One row of {@link encoderVsRidge}: an ROI or a group of ROIs. */
+export interface EncoderVsRidgeRow {
+  roi: string;
+  /** Vertices. */
+  n: number;
+  /** Mean validation R² of the encoder and of the ridge baseline (NaN left out), and encoder / ridge. */
+  encoderR2: number;
+  ridgeR2: number;
+  ratio: number;
+  /** Median normalised entropy of the layer selector (see {@link layerEntropy}). */
+  medianEntropy: number;
+}
+
+/**
+ * The encoder against the ridge baseline per ROI and per group of ROIs (e.g. V1–V3, category ROIs):
+ * mean R² of each, their ratio, and the median normalised layer entropy. Inputs [N] (lh then rh), the
+ * layer selector [N, L] and masks [N] by ROI; ROIs without vertices are left out.
+ */
+export function encoderVsRidge(o: {
+  r2: ArrayLike<number>; ridgeR2: ArrayLike<number>; layer: ArrayLike<number>; L: number;
+  roiMasks: Record<string, ArrayLike<number | boolean>>; rois: readonly string[]; groups: Record<string, readonly string[]>;
+}): { rows: EncoderVsRidgeRow[]; groups: EncoderVsRidgeRow[] } {
+  const N = o.r2.length;
+  if (o.ridgeR2.length !== N || o.layer.length !== N * o.L) throw new Error(`encoderVsRidge: r2 has ${N} values, ridgeR2 ${o.ridgeR2.length} and layer ${o.layer.length} (expected ${N} and ${N} x ${o.L}).`);
+  const ent = layerEntropy(o.layer, o.L);
+  const row = (roi: string, members: readonly string[]): EncoderVsRidgeRow | null => {
+    const idx: number[] = [];
+    const seen = new Uint8Array(N);
+    for (const r of members) {
+      const m = o.roiMasks[r];
+      if (!m) continue;
+      if (m.length !== N) throw new Error(`encoderVsRidge: the mask of ${r} has ${m.length} entries for ${N} vertices.`);
+      for (let i = 0; i < N; i++) if (m[i] && !seen[i]) { seen[i] = 1; idx.push(i); }
+    }
+    if (!idx.length) return null;
+    const mean = (a: ArrayLike<number>) => meanFinite(idx.map((i) => a[i]!));
+    const e = Float64Array.from(idx.map((i) => ent[i]!)).sort();
+    const encoderR2 = mean(o.r2);
+    const ridgeR2 = mean(o.ridgeR2);
+    return { roi, n: idx.length, encoderR2, ridgeR2, ratio: encoderR2 / ridgeR2, medianEntropy: quantile(e, 0.5) };
+  };
+  const rows = o.rois.map((r) => row(r, [r])).filter((r): r is EncoderVsRidgeRow => r !== null);
+  const groups = Object.entries(o.groups).map(([name, members]) => row(name, members)).filter((r): r is EncoderVsRidgeRow => r !== null);
+  return { rows, groups };
+}

@@ -1,9 +1,10 @@
 /**
  * The training loop of the factorized encoding model: seeded shuffling per epoch, one `trainStep`
  * per batch (AdamW, smooth L1 plus the decaying regulariser), validation R² / Pearson r per vertex at
- * the end of each epoch, exact resume from an optimizer's step (checkpoint.ts), and a stop with a
- * NonFiniteLossError naming the batch when the loss becomes NaN or infinite. Batches may come
- * synchronously or asynchronously (a token cache on disk).
+ * the end of each epoch, early stopping on the validation mean R² (the best epoch's parameters kept),
+ * exact resume from an optimizer's step (checkpoint.ts), and a stop with a NonFiniteLossError naming
+ * the batch when the loss becomes NaN or infinite. Batches may come synchronously or asynchronously (a
+ * token cache on disk).
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
@@ -53,9 +54,36 @@ export interface EpochReport {
   meanPearson: number;
 }
 
+/**
+ * Early stopping on the validation mean R² (needs `validation`): training stops once `patience` epochs in
+ * a row did not raise the best validation mean R² by more than `minDelta`, or at `epochs`; either way
+ * the parameters of the best epoch are put back ("converged": the validation R² reached its plateau).
+ */
+export interface EarlyStopping {
+  /** Epochs without an improvement before training stops. */
+  patience: number;
+  /** Smallest rise of the validation mean R² that counts as an improvement (default 1e-4). */
+  minDelta?: number;
+  /** The best epoch so far of a resumed run: its index, validation mean R², and its parameters (`model.namedParams()` order) when known. */
+  best?: BestEpoch;
+}
+
+/** The best epoch of a run with early stopping. */
+export interface BestEpoch {
+  epoch: number;
+  meanR2: number;
+  /** Parameters at the end of that epoch (`model.namedParams()` order). */
+  params?: Float32Array[];
+}
+
 /** Options of {@link trainEncoder}. */
 export interface TrainOptions {
+  /** Epochs (the most, with early stopping; default 1). */
   epochs?: number;
+  /** Stop when the validation mean R² stops rising (see {@link EarlyStopping}). */
+  earlyStopping?: EarlyStopping;
+  /** Awaited when an epoch is the best so far (early stopping only), before `onEpoch` (e.g. to keep its checkpoint). */
+  onBest?: (r: EpochReport, optimizer: AdamW) => void | Promise<void>;
   /** Batch size (default 8). */
   batchSize?: number;
   /** Seed of the shuffling (default 0). */
@@ -115,8 +143,29 @@ export async function predictAll(model: FactorizedEncoder, data: EncoderData, ba
   return { pred, truth };
 }
 
-/** Trains the model (see the file comment); returns the reports of the epochs it finished, the optimizer (for resuming) and the step reached. */
-export async function trainEncoder(model: FactorizedEncoder, train: EncoderData, opts: TrainOptions = {}): Promise<{ epochs: EpochReport[]; optimizer: AdamW; steps: number }> {
+/** What {@link trainEncoder} returns. */
+export interface TrainResult {
+  /** Reports of the epochs this call finished. */
+  epochs: EpochReport[];
+  /** The optimizer (for resuming). */
+  optimizer: AdamW;
+  /** Optimizer steps reached. */
+  steps: number;
+  /** With early stopping: the best epoch (its parameters are the model's now), whether patience ran out, and whether parameters were put back. */
+  best?: { epoch: number; meanR2: number };
+  stoppedEarly: boolean;
+  restored: boolean;
+}
+
+/** Copies of the model's parameters (`namedParams()` order), read asynchronously (any backend). */
+async function snapshot(model: FactorizedEncoder): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const [, v] of model.namedParams()) out.push(Float32Array.from((await v.data()) as Float32Array));
+  return out;
+}
+
+/** Trains the model (see the file comment); returns the reports of the epochs it finished, the optimizer (for resuming), the step reached and, with early stopping, the best epoch. */
+export async function trainEncoder(model: FactorizedEncoder, train: EncoderData, opts: TrainOptions = {}): Promise<TrainResult> {
   const epochs = opts.epochs ?? 1;
   const bs = opts.batchSize ?? 8;
   const seed = opts.seed ?? 0;
@@ -126,7 +175,16 @@ export async function trainEncoder(model: FactorizedEncoder, train: EncoderData,
   const stopAt = Math.min(opts.stopAtStep ?? Infinity, totalSteps);
   const reports: EpochReport[] = [];
   let step = optimizer.step;
+  const es = opts.earlyStopping;
+  if (es && !opts.validation) throw new Error('trainEncoder: early stopping needs validation data; pass `validation` or drop `earlyStopping`.');
+  let best: BestEpoch | null = es?.best ? { ...es.best } : null;
+  let stoppedEarly = false;
+  const patienceOut = (lastEpoch: number) => !!es && !!best && lastEpoch - best.epoch >= es.patience;
   for (let epoch = Math.floor(step / perEpoch); epoch < epochs && step < stopAt; epoch++) {
+    if (patienceOut(epoch - 1)) {
+      stoppedEarly = true; // a resumed run whose patience had already run out
+      break;
+    }
     // 1. the epoch's batches, from where the optimizer stands
     const order = epochOrder(train.size, seed, epoch);
     let sum = 0;
@@ -157,7 +215,24 @@ export async function trainEncoder(model: FactorizedEncoder, train: EncoderData,
     }
     const report: EpochReport = { epoch, step, trainLoss: count ? sum / count : NaN, r2, pearson, meanR2: meanFinite(r2), meanPearson: meanFinite(pearson) };
     reports.push(report);
+    if (es && (!best || report.meanR2 > best.meanR2 + (es.minDelta ?? 1e-4))) {
+      best = { epoch, meanR2: report.meanR2, params: await snapshot(model) };
+      await opts.onBest?.(report, optimizer);
+    }
     await opts.onEpoch?.(report, optimizer);
+    if (patienceOut(epoch)) {
+      stoppedEarly = true;
+      break;
+    }
   }
-  return { epochs: reports, optimizer, steps: step };
+  // 3. with early stopping, the best epoch's parameters (not after a stop mid-epoch: that run goes on later)
+  const lastEpoch = Math.ceil(step / perEpoch) - 1;
+  const finished = stoppedEarly || step % perEpoch === 0 || step >= totalSteps;
+  let restored = false;
+  if (finished && best?.params && best.epoch !== lastEpoch) {
+    const names = model.namedParams().map(([name]) => name);
+    model.setParams(Object.fromEntries(names.map((n, i) => [n, best!.params![i]!])));
+    restored = true;
+  }
+  return { epochs: reports, optimizer, steps: step, best: best ? { epoch: best.epoch, meanR2: best.meanR2 } : undefined, stoppedEarly, restored };
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- encoding [--size paper|workshop] [--head auto|onnx|fused] [--vertices N] [--batch B] [--reps R] [--no-torch]`
+ * `npm run bench -- encoding [--size paper|workshop] [--head auto|onnx|fused] [--compare] [--vertices N] [--batch B] [--reps R] [--no-torch]`
  *
  * The factorized encoding model's training step (forward, backward, AdamW) and forward pass (medians)
  * at two sizes, 8x8 local tokens, batch 8:
@@ -8,10 +8,14 @@
  *   `npm run example` trains.
  * It reports the step's arithmetic (matmul FLOPs, counted from the sizes), the achieved GFLOP/s next to
  * the matmul peaks measured in the same run (tfjs-wasm, one thread; onnxruntime's CPU provider, every
- * core), where the host step's time goes (per phase), peak memory, and the same model in PyTorch
- * (/usr/bin/python3, torch.set_num_threads(2)) in the same run: train_step_ratio = brainnet / PyTorch.
+ * core), where the host step's time goes (per phase, wall and CPU seconds), peak memory, and the same
+ * model in PyTorch (/usr/bin/python3, torch.set_num_threads(2)) in the same run: train_step_ratio =
+ * brainnet / PyTorch. `--compare` also times the previous engine ('fused': tfjs gradients through the
+ * fused read-out, one wasm thread) in the same run. The load average is printed: on a shared machine,
+ * compare only numbers from one run.
  */
 import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from 'brainnet';
 import { loadOnnxRuntime } from 'brainnet/compute';
@@ -148,6 +152,78 @@ async function matmulPeaks(): Promise<{ wasm_gflops: number; onnx_gflops: number
   return { wasm_gflops: wasm, onnx_gflops: flop / best / 1e6 };
 }
 
+/** The problem of one size: a model with spread selectors (as after training), a token batch and targets. */
+function problem(N: number, widths: number[], B: number, head: HeadKind): { model: FactorizedEncoder; tokens: { local: tf.Tensor4D[]; global: tf.Tensor2D[] }; target: tf.Tensor2D } {
+  const L = widths.length;
+  const coords = new Float32Array(N * 3).map((_, i) => Math.sin(i * 12.9898) * 50);
+  const model = new FactorizedEncoder(coords, { layerWidths: widths, seed: 0, head });
+  // Spread the space and layer selectors as after training, so vertices fall into many grid cells.
+  model.space.w3.assign(tf.randomNormal([128, 2], 0, 0.3, 'float32', 1));
+  model.layer.w3.assign(tf.randomNormal([128, L], 0, 0.3, 'float32', 2));
+  const tokens = {
+    local: widths.map((C, i) => tf.randomNormal([B, C, 8, 8], 0, 1, 'float32', 10 + i) as tf.Tensor4D),
+    global: widths.map((C, i) => tf.randomNormal([B, C], 0, 1, 'float32', 40 + i) as tf.Tensor2D),
+  };
+  return { model, tokens, target: tf.randomNormal([B, N], 0, 1, 'float32', 99) as tf.Tensor2D };
+}
+
+/** Median step and forward times of one engine (`head`), with the host step's phases and memory. */
+async function measure(N: number, widths: number[], B: number, R: number, head: HeadKind): Promise<Record<string, unknown> & { train_step_s: number; forward_s: number }> {
+  const { model, tokens, target } = problem(N, widths, B, head);
+  const opt = new AdamW({ lr: 1e-3 });
+  const kind = model.headKind();
+  const engine = kind === 'onnx' ? await onnxEngine(model) : null;
+  const fwd: number[] = [];
+  const step: number[] = [];
+  const cpu: number[] = [];
+  let peakBytes = 0;
+  let phases: Record<string, { wall: number; cpu: number }> = {};
+  for (let r = 0; r <= R; r++) {
+    if (engine) engine.profile = r > 0 ? phases : null;
+    const c0 = process.cpuUsage();
+    let t0 = performance.now();
+    await trainStep({ model, optimizer: opt, tokens, target, step: r });
+    const tStep = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    // the forward pass after a step (the selectors changed, so nothing is cached)
+    t0 = performance.now();
+    if (engine) {
+      await engine.predict(tokens);
+    } else {
+      const p = model.predict(tokens);
+      p.dataSync();
+      p.dispose();
+    }
+    const tFwd = performance.now() - t0;
+    peakBytes = Math.max(peakBytes, tf.memory().numBytes);
+    if (r > 0) {
+      fwd.push(tFwd / 1000);
+      step.push(tStep / 1000);
+      cpu.push((c.user + c.system) / 1e6);
+    }
+  }
+  if (engine) {
+    engine.profile = null;
+    phases = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, { wall: v.wall / R, cpu: v.cpu / R }]));
+  }
+  const stepS = median(step);
+  const flops = stepFlops({ vertices: N, widths, batch: B });
+  const out = {
+    step_engine: kind,
+    forward_s: median(fwd),
+    train_step_s: stepS,
+    train_steps_s: step,
+    train_step_cpu_s: median(cpu),
+    step_phases_s: engine ? phases : null,
+    achieved_gflops: flops.total! / stepS / 1e9,
+    tf_memory_peak_mb: peakBytes / 2 ** 20,
+    tf_memory_now: tf.memory().numTensors,
+  };
+  model.dispose();
+  tf.dispose([target, ...tokens.local, ...tokens.global]);
+  return out;
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const sizeName = argString(args, 'size', 'paper');
   const size = SIZES[sizeName as keyof typeof SIZES];
@@ -159,63 +235,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const R = arg(args, 'reps', sizeName === 'paper' ? 3 : 10);
   const head = argString(args, 'head', 'auto') as HeadKind;
   const choice = await initBackend();
-  const coords = new Float32Array(N * 3).map((_, i) => Math.sin(i * 12.9898) * 50);
-  const model = new FactorizedEncoder(coords, { layerWidths: widths, seed: 0, head });
-  // Spread the space and layer selectors as after training, so vertices fall into many grid cells.
-  model.space.w3.assign(tf.randomNormal([128, 2], 0, 0.3, 'float32', 1));
-  model.layer.w3.assign(tf.randomNormal([128, L], 0, 0.3, 'float32', 2));
-  const tokens = {
-    local: widths.map((C, i) => tf.randomNormal([B, C, 8, 8], 0, 1, 'float32', 10 + i) as tf.Tensor4D),
-    global: widths.map((C, i) => tf.randomNormal([B, C], 0, 1, 'float32', 40 + i) as tf.Tensor2D),
-  };
-  const target = tf.randomNormal([B, N], 0, 1, 'float32', 99) as tf.Tensor2D;
-  const opt = new AdamW({ lr: 1e-3 });
-  const kind = model.headKind();
-  const engine = kind === 'onnx' ? await onnxEngine(model) : null;
-  const fwd: number[] = [];
-  const step: number[] = [];
-  let peakBytes = 0;
-  let phases: Record<string, { wall: number; cpu: number }> = {};
-  for (let r = 0; r <= R; r++) {
-    let t0 = performance.now();
-    if (engine) {
-      await engine.predict(tokens);
-    } else {
-      const p = model.predict(tokens);
-      p.dataSync();
-      p.dispose();
-    }
-    const tFwd = performance.now() - t0;
-    if (engine) engine.profile = r > 0 ? phases : null;
-    t0 = performance.now();
-    await trainStep({ model, optimizer: opt, tokens, target, step: r });
-    const tStep = performance.now() - t0;
-    peakBytes = Math.max(peakBytes, tf.memory().numBytes);
-    if (r > 0) {
-      fwd.push(tFwd / 1000);
-      step.push(tStep / 1000);
-    }
-  }
-  if (engine) {
-    engine.profile = null;
-    phases = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, { wall: v.wall / R, cpu: v.cpu / R }]));
-  }
+  const ours = { backend: choice.name, ...(await measure(N, widths, B, R, head)), peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+  // the previous engine (tfjs gradients through the fused read-out, one wasm thread), in the same run
+  const before = args.includes('--compare') ? await measure(N, widths, B, Math.min(R, 3), 'fused') : null;
   const flops = stepFlops({ vertices: N, widths, batch: B });
   const peaks = await matmulPeaks();
-  const stepS = median(step);
-  const ours = {
-    backend: choice.name,
-    step_engine: kind,
-    forward_s: median(fwd),
-    train_step_s: stepS,
-    train_steps_s: step,
-    step_phases_s: engine ? phases : null,
-    step_gflop: Object.fromEntries(Object.entries(flops).map(([k, v]) => [k, v / 1e9])),
-    achieved_gflops: flops.total! / stepS / 1e9,
-    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
-    tf_memory_peak_mb: peakBytes / 2 ** 20,
-    tf_memory_now: tf.memory().numTensors,
-  };
   let torch: Record<string, unknown> | null = null;
   if (!args.includes('--no-torch')) {
     const res = spawnSync('/usr/bin/python3', ['-', String(N), String(B), String(Math.min(R, 3)), widths.join(',')], { input: TORCH, encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -224,11 +248,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   }
   const ts = torch && typeof torch['train_step_s'] === 'number' ? (torch['train_step_s'] as number) : null;
   const tf_ = torch && typeof torch['forward_s'] === 'number' ? (torch['forward_s'] as number) : null;
-  model.dispose();
   return {
     size: { name: sizeName, vertices: N, layers: L, widths, batch: B, grid: 8, bottleneck: 128, reps: R },
+    load_average: os.loadavg(),
+    step_gflop: Object.fromEntries(Object.entries(flops).map(([k, v]) => [k, v / 1e9])),
     matmul_peak_gflops: peaks,
     brainnet: ours,
+    brainnet_fused_tfjs: before,
+    speedup_vs_fused_tfjs: before ? before.train_step_s / ours.train_step_s : null,
     pytorch: torch,
     train_step_ratio: ts ? ours.train_step_s / ts : null,
     forward_ratio: tf_ ? ours.forward_s / tf_ : null,

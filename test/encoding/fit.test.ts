@@ -99,6 +99,41 @@ describe('fitEncoder', function () {
     await again.dispose();
   });
 
+  it('stops when the validation R² stops rising, keeps the best epoch, and a rerun resumes to the same result', async () => {
+    const lines: string[] = [];
+    const common = {
+      subject, backbone, cacheDir: path.join(dir, 'cache'), maxEpochs: 12, patience: 2, batchSize: 8, seed: 2, valFraction: 0.25, optimizer: { lr: 3e-2 },
+      checkpointDir: path.join(dir, 'ckpt-es'), progress: false, log: (s: string) => lines.push(s), ridge: false as const,
+    };
+    const fit = await fitEncoder(common);
+    const t = fit.training;
+    const val = fit.history.filter((h) => h.valR2 !== undefined).map((h) => h.valR2!);
+    assert.equal(t.stoppedEarly, true, `validation mean R² per epoch: ${val.map((v) => v.toFixed(4)).join(', ')}`);
+    assert.equal(val.length, t.epochs);
+    assert.ok(t.epochs < 12);
+    // the best epoch is the last one that beat every earlier one by more than 1e-4, and patience ran out after it
+    let best = 0;
+    val.forEach((v, e) => { if (v > val[best]! + 1e-4) best = e; });
+    assert.equal(t.bestEpoch, best);
+    assert.equal(t.bestValR2, val[best]);
+    assert.equal(t.epochs - 1 - best, 2);
+    assert.ok(lines.some((l) => /converged/.test(l)), lines.join('\n'));
+    // the model holds the best epoch's weights: its validation R² is that epoch's
+    const mean = (a: Float32Array) => { let s = 0, n = 0; for (const x of a) if (Number.isFinite(x)) { s += x; n++; } return s / n; };
+    assert.ok(Math.abs(mean(fit.r2) - val[best]!) < 1e-6, `${mean(fit.r2)} vs ${val[best]}`);
+    const params = fit.model.namedParams().map(([, v]) => Float32Array.from(v.dataSync() as Float32Array));
+    await fit.dispose();
+    assert.ok(fs.existsSync(path.join(dir, 'ckpt-es', 'encoder-best.safetensors')));
+    // a rerun finds patience spent: no more steps, the best weights again
+    const again = await fitEncoder(common);
+    assert.equal(again.history.length, fit.history.length);
+    assert.equal(again.training.stoppedEarly, true);
+    assert.equal(again.training.bestEpoch, best);
+    again.model.namedParams().forEach(([name, v], i) => assert.deepEqual(Float32Array.from(v.dataSync() as Float32Array), params[i], name));
+    assert.deepEqual(again.r2, fit.r2);
+    await again.dispose();
+  });
+
   it('refuses a checkpoint made for another vertex selection, naming both counts', async () => {
     const fewer = await loadAlgonautsSubject(path.join(dir, 'subj'), { nsdgeneral: { lh: path.join(dir, 'lh.mask.npy'), rh: path.join(dir, 'rh.mask.npy') } }).catch(() => null);
     assert.equal(fewer, null); // no such mask files: the loader says so (the real check is below)

@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import {
   AdamW, FactorizedEncoder, NonFiniteLossError, algonautsScore, algonautsNoiseCeiling, meanFinite, pearsonPerVertex, r2PerVertex,
   summariseByRoi, trainEncoder, type EncoderData,
+  encoderVsRidge, layerEntropy,
 } from 'brainnet/encoding';
 
 /** A tiny world: responses are a fixed linear read-out of layer 1's global token plus noise. */
@@ -115,6 +116,28 @@ describe('encoding training', function () {
 });
 
 describe('encoding metrics', () => {
+  it('layer entropy and the encoder against the ridge per ROI and group', () => {
+    // 4 vertices, 2 layers: one-hot, uniform, one-hot, 0.9/0.1
+    const layer = [1, 0, 0.5, 0.5, 0, 1, 0.9, 0.1];
+    const h = layerEntropy(layer, 2);
+    const h4 = -(0.9 * Math.log(0.9) + 0.1 * Math.log(0.1)) / Math.log(2);
+    assert.deepEqual(Array.from(h).map((x) => +x.toFixed(12)), [0, 1, 0, +h4.toFixed(12)]);
+    assert.throws(() => layerEntropy([1, 0, 0], 2), /rows of 2 layers/);
+    const r2 = [0.5, 0.1, NaN, 0.3];
+    const ridgeR2 = [0.25, 0.2, 0.4, 0.3];
+    const roiMasks = { A: [1, 1, 0, 0], B: [0, 0, 1, 1], C: [0, 0, 0, 0] };
+    const { rows, groups } = encoderVsRidge({ r2, ridgeR2, layer, L: 2, roiMasks, rois: ['A', 'B', 'C', 'D'], groups: { AB: ['A', 'B', 'A'] } });
+    assert.deepEqual(rows.map((r) => r.roi), ['A', 'B'], 'ROIs without vertices are left out');
+    const a = rows[0]!;
+    assert.equal(a.n, 2);
+    assert.ok(Math.abs(a.encoderR2 - 0.3) < 1e-12 && Math.abs(a.ridgeR2 - 0.225) < 1e-12 && Math.abs(a.ratio - 0.3 / 0.225) < 1e-12);
+    assert.equal(a.medianEntropy, 0.5);
+    assert.equal(rows[1]!.encoderR2, 0.3, 'NaN R² left out of the mean');
+    assert.equal(groups[0]!.n, 4, 'a vertex counts once in a group');
+    assert.ok(Math.abs(groups[0]!.encoderR2 - 0.3) < 1e-12);
+    assert.ok(Math.abs(groups[0]!.medianEntropy - (h4 + 0) / 2) < 1e-12);
+  });
+
   it('R², Pearson r and the Algonauts score per vertex', () => {
     // 3 images x 2 vertices; vertex 0 predicted perfectly, vertex 1 anti-correlated
     const truth = [1, 1, 2, 2, 3, 3];
