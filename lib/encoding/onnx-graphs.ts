@@ -13,8 +13,9 @@
  *   Y_c = W_c M_c is one plain matmul per cell. A cell with no vertex runs on 0 rows.
  * - `backward`: everything after the read-out's mixing (which runs in JavaScript): the cells'
  *   gradients, the bottlenecks' and the selector MLPs' weight gradients (GELU' = Phi(z) + z phi(z),
- *   recomputed from z). Sums are matmuls with ones or fixed slices (no scatter), and MLAS splits a
- *   matmul over output blocks only, so the result does not depend on the thread count.
+ *   recomputed from z). Sums are matmuls with ones or fixed slices (no scatter, no atomics): a run is
+ *   deterministic for a given thread count. Across thread counts the last bits can move (MLAS blocks a
+ *   matmul's inner dimension by the output width each thread gets).
  */
 import { encodeModel, type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../backbones/onnx-graph/proto.js';
 

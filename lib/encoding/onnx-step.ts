@@ -20,6 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type * as ortTypes from 'onnxruntime-node';
+import { activeBackend } from '../compute/device.js';
 import { loadOnnxRuntime } from '../compute/onnx.js';
 import type { FactorizedEncoder, TokenBatch } from './model.js';
 import { regWeight } from './model.js';
@@ -99,7 +100,8 @@ export function onnxEngine(model: FactorizedEncoder): Promise<OnnxEncoderEngine>
 
 /**
  * Session options of the host step: every core (onnxruntime's default), or `BRAINNET_ONNX_THREADS`
- * threads; results do not depend on the thread count (onnx-graphs.ts).
+ * threads. The same machine and thread count give the same numbers; another thread count can move the
+ * last bits (onnx-graphs.ts), and `BRAINNET_ONNX_PROFILE=prefix` writes onnxruntime's per-op profiles.
  */
 function sessionOptions(): ortTypes.InferenceSession.SessionOptions {
   const threads = Number(process.env['BRAINNET_ONNX_THREADS'] ?? 0);
@@ -114,6 +116,8 @@ function sessionOptions(): ortTypes.InferenceSession.SessionOptions {
 export class OnnxEncoderEngine {
   private readonly vars: tf.Variable[];
   private readonly mirror = new Map<tf.Variable, { dataId: object; data: Float32Array }>();
+  /** The other buffer of each parameter's host copy (see {@link apply}). */
+  private readonly spare = new Map<tf.Variable, Float32Array>();
   private readonly pe: Float32Array;
   private readonly peDim: number;
   private readonly ones: Float32Array;
@@ -429,12 +433,24 @@ export class OnnxEncoderEngine {
     });
   }
 
-  /** One AdamW update of every parameter from `grads` (namedParams order) on the host copies; the variables get the new values. */
+  /**
+   * One AdamW update of every parameter from `grads` (namedParams order) on the host copies; the
+   * variables get the new values. The host copies alternate between two buffers per parameter (the
+   * tfjs cpu backend keeps a reference to what it is given, so it gets a copy).
+   */
   apply(optimizer: AdamW, grads: Float32Array[]): void {
     const clock = this.clock();
     const params = this.vars.map((v) => this.host(v));
-    const next = optimizer.applyHost(this.vars, params, grads);
-    this.vars.forEach((v, i) => this.mirror.set(v, { dataId: v.dataId, data: next[i]! }));
+    const out = this.vars.map((v, i) => {
+      const spare = this.spare.get(v);
+      return spare && spare !== params[i] && spare.length === params[i]!.length ? spare : new Float32Array(params[i]!.length);
+    });
+    const aliases = activeBackend() === 'cpu';
+    const next = optimizer.applyHost(this.vars, params, grads, out, (p, shape) => tf.tensor(aliases ? p.slice() : p, shape));
+    this.vars.forEach((v, i) => {
+      this.spare.set(v, params[i]!);
+      this.mirror.set(v, { dataId: v.dataId, data: next[i]! });
+    });
     clock('AdamW and variable upload (js)');
   }
 

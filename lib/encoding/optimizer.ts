@@ -50,6 +50,21 @@ export function adamwUpdate(
   return { p: tf.sub(tf.mul(p, decay), upd), m: m1, v: v1 };
 }
 
+/** The AdamW update on host arrays: m, v in place, the new parameters into `p` (float64 arithmetic, float32 storage). */
+function adamwHost(
+  p0: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p: Float32Array,
+  k: { b1: number; b2: number; decay: number; stepSize: number; sqrtBc2: number; eps: number },
+): void {
+  const { b1, b2, decay, stepSize, sqrtBc2, eps } = k;
+  const n = p.length;
+  for (let j = 0; j < n; j++) {
+    const gj = g[j]!;
+    const mj = (m[j] = b1 * m[j]! + (1 - b1) * gj);
+    const vj = (v[j] = b2 * v[j]! + (1 - b2) * gj * gj);
+    p[j] = p0[j]! * decay - (stepSize * mj) / (Math.sqrt(vj) / sqrtBc2 + eps);
+  }
+}
+
 /** AdamW over tf.Variables, with host moments (`apply`) and device moments (`applyOnDevice`); see the file comment. */
 export class AdamW {
   readonly lr: number;
@@ -87,17 +102,17 @@ export class AdamW {
 
   /**
    * One update from host values: parameters `params` and gradients `grads` (same order as `vars`), host
-   * moments. Returns the new values (fresh arrays; `params` are not changed) and assigns them to `vars`.
+   * moments. Returns the new values (in `out` when given, else fresh arrays; `params` are not changed)
+   * and assigns copies of them to `vars` (`upload` makes the tensor; default tf.tensor).
    */
-  applyHost(vars: tf.Variable[], params: Float32Array[], grads: Float32Array[]): Float32Array[] {
+  applyHost(vars: tf.Variable[], params: Float32Array[], grads: Float32Array[], out?: Float32Array[], upload: (p: Float32Array, shape: number[]) => tf.Tensor = (p, shape) => tf.tensor(p, shape)): Float32Array[] {
     this.step++;
     const t = this.step;
     const bc1 = 1 - Math.pow(this.beta1, t);
     const bc2 = 1 - Math.pow(this.beta2, t);
     const { lr, beta1: b1, beta2: b2, eps } = this;
     const decay = 1 - lr * this.weightDecay;
-    const stepSize = lr / bc1;
-    const sqrtBc2 = Math.sqrt(bc2);
+    const k = { b1, b2, decay, stepSize: lr / bc1, sqrtBc2: Math.sqrt(bc2), eps };
     return vars.map((variable, i) => {
       const g = grads[i]!;
       const p0 = params[i]!;
@@ -110,14 +125,9 @@ export class AdamW {
         this.m.set(variable.name, m);
         this.v.set(variable.name, v);
       }
-      const p = new Float32Array(p0.length);
-      for (let j = 0; j < p.length; j++) {
-        const gj = g[j]!;
-        const mj = (m[j] = b1 * m[j]! + (1 - b1) * gj);
-        const vj = (v[j] = b2 * v[j]! + (1 - b2) * gj * gj);
-        p[j] = p0[j]! * decay - (stepSize * mj) / (Math.sqrt(vj) / sqrtBc2 + eps);
-      }
-      const next = tf.tensor(p, variable.shape);
+      const p = out?.[i] ?? new Float32Array(p0.length);
+      adamwHost(p0, g, m, v, p, k);
+      const next = upload(p, variable.shape);
       variable.assign(next);
       next.dispose();
       return p;
