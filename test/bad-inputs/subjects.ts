@@ -96,8 +96,13 @@ const ALGONAUTS: SubjectCase[] = [
   alg('fmri-directory', 'lh_training_fmri.npy is a directory', async (d) => { fs.rmSync(fmri(d)); fs.mkdirSync(fmri(d)); return fmri(d); }),
   alg('fmri-empty', 'lh_training_fmri.npy is empty', async (d) => put(fmri(d), '')),
   alg('fmri-cut', 'lh_training_fmri.npy cut in half', async (d) => { const b = bytesOf(fmri(d)); return put(fmri(d), b.subarray(0, b.length >> 1)); }),
-  alg('fmri-int32', 'lh fMRI stored as int32', async (d) => { fs.rmSync(fmri(d)); await writeNpy(fmri(d), { dtype: 'int32', shape: [200, 297], data: new Int32Array(200 * 297) }); return fmri(d); }),
-  alg('fmri-rows-disagree', 'one training image removed (199 images, 200 fMRI rows)', async (d) => {
+  alg('fmri-int32', 'lh fMRI stored as int32', async (d) => {
+    const [rows, cols] = (await readNpy(fmri(d))).shape as [number, number];
+    fs.rmSync(fmri(d));
+    await writeNpy(fmri(d), { dtype: 'int32', shape: [rows, cols], data: new Int32Array(rows * cols) });
+    return fmri(d);
+  }),
+  alg('fmri-rows-disagree', 'one training image removed (one fMRI row more than images)', async (d) => {
     const imgs = path.join(d, 'training_split/training_images');
     fs.rmSync(path.join(imgs, fs.readdirSync(imgs).sort()[0]!));
     return fmri(d);
@@ -251,7 +256,7 @@ export const SUBJECT_CASES: SubjectCase[] = [...ALGONAUTS, ...NSD_CASES];
 /** The two tiny base subjects, made once in `tmp`. */
 export async function makeBaseSubjects(tmp: string): Promise<{ algonauts: string; nsd: string }> {
   const algonauts = path.join(tmp, 'base-algonauts'), nsdDir = path.join(tmp, 'base-nsd');
-  await makeAlgonautsSubject({ size: 'tiny', seed: 24, out: algonauts });
+  await makeAlgonautsSubject({ size: 'tiny', seed: 24, out: algonauts, train: 40, test: 4 });
   await makeNsdSubject({ size: 'tiny', seed: 24, out: nsdDir, imageSize: 32 });
   return { algonauts, nsd: nsdDir };
 }
