@@ -42,9 +42,11 @@ async function main(): Promise<void> {
   for (const o of all.filter((x) => x.verdict !== 'clear')) console.log(`  ${o.verdict.padEnd(7)} ${o.id}: ${o.said.split('\n')[0]!.slice(0, 160)}`);
 }
 
+/** The commit, and whether lib/ differs from it (as when lib/ of an older commit is checked out to count 'before'). */
 function gitHead(): string {
   try {
-    return require('node:child_process').execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+    const git = (c: string) => require('node:child_process').execSync(`git ${c}`, { encoding: 'utf8' }).trim() as string;
+    return `${git('rev-parse --short HEAD')}${git('status --porcelain lib') ? ' (lib/ modified)' : ''}`;
   } catch {
     return 'unknown';
   }
