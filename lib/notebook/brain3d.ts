@@ -184,7 +184,8 @@ export function brain3dHtml(payload: Brain3dPayload, id: string = newDisplayId('
   checkBrain3dPayload(payload);
   const height = Math.round(opts.height ?? payload.height ?? 480);
   return (
-    `<div id="${id}" class="brainnet-brain3d" style="width:100%;min-height:${height}px;">[3-D view: loading]</div>\n` +
+    // the placeholder stays only where the output's script does not run: an untrusted notebook
+    `<div id="${id}" class="brainnet-brain3d" style="width:100%;min-height:${height}px;">[3-D view: it is drawn by this output's script, which runs in a trusted notebook (JupyterLab: File › Trust Notebook; or run the cell)]</div>\n` +
     `<script type="text/javascript">` +
     whenScriptJs({ name: BRAIN3D_SCRIPT.name, global: BRAIN3D_SCRIPT.global, elId: id, label: '3-D view', draw: `function(B,el){B.mount(el,${scriptJson({ ...payload, height })});}` }) +
     `</script>`

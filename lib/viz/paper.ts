@@ -15,7 +15,7 @@ import { layerSelectorFigure, spaceSelectorFigure, scaleSelectorFigure, r2Figure
   trainingCurves, type GridImage, type TrainingHistory } from './figures.js';
 import { type Flatmap, FlatmapError, flatmap, renderFlatmapPng, flatmapPlotly2d, isNoRoi, type PlotlyFlatmap } from './flatmap/index.js';
 import type { FlatLayout } from './layout.js';
-import { brain3dFigure, type Brain3dOptions, type BrainSurfaces } from './brain3d.js';
+import { brain3dFigure, type Brain3dOptions, type Brain3dOverlayInput, type BrainSurfaces } from './brain3d.js';
 import type { Brain3dPayload } from '../notebook/brain3d.js';
 
 /** The parts of a fitted encoder (`fitEncoder`'s result) that the paper's figures read. N = nLh + nRh vertices, L layers. */
@@ -228,12 +228,12 @@ export async function paperPlotly(fig: PaperFigure | Flatmap, opts: { height?: n
 /**
  * The same figure(s) on the cortex in 3-D, for `display.brain3d`: every flatmap of the given figures (a selector,
  * R², clusters; each map of a panel) becomes one overlay of the viewer's menu, in the flatmap's colours with its key and
- * hover values. `surfaces` come from `subjectSurfaces(subject)` (the sphere, and white, pial or inflated when the subject
+ * hover values; other overlays (values, or a region such as `{ name: 'FFA', region: ['FFA-1', 'FFA-2'] }`) can join them. `surfaces` come from `subjectSurfaces(subject)` (the sphere, and white, pial or inflated when the subject
  * has them). RGB maps (layer and space selectors) and clusters get a threshold slider on `thresholdBy` (e.g. R²).
  */
-export function paperBrain3d(figs: PaperFigure | Flatmap | (PaperFigure | Flatmap)[], surfaces: BrainSurfaces,
-  opts: Brain3dOptions & { rois?: ArrayLike<string | null | undefined> } = {}): Brain3dPayload {
-  const maps: Flatmap[] = [];
+export function paperBrain3d(figs: PaperFigure | Brain3dOverlayInput | (PaperFigure | Brain3dOverlayInput)[], surfaces: BrainSurfaces,
+  opts: Brain3dOptions = {}): Brain3dPayload {
+  const maps: Brain3dOverlayInput[] = [];
   for (const f of Array.isArray(figs) ? figs : [figs]) {
     if (!('png' in f)) { maps.push(f); continue; }
     const ms = f.map ? [f.map] : f.maps ?? [];

@@ -8,6 +8,8 @@
  * - a rotation (a mouse drag, and a view button) changes the picture;
  * - a hover (a real mouse move) at the bluest spot of the picture, and at a V1 vertex, reads out an early visual ROI
  *   and that vertex's index and ROI;
+ * - the executed notebook's outputs, rendered as JupyterLab and VS Code render text/html (innerHTML, scripts re-created),
+ *   mount the view too;
  * and keeps a screenshot (outputs/browser/brain3d.png). Without WebGL2 (--disable-3d-apis) the view is one line.
  * Jupyter Notebook (classic, RequireJS) runs the same notebook live and draws the view too.
  * Skips, saying what to install, without /usr/bin/chromium (BRAINNET_CHROMIUM) or jupyter-notebook.
@@ -201,6 +203,20 @@ describe('browser: the 3-D surface viewer (NiiVue) in exported HTML, headless Ch
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, 'brain3d.png'), await shot(cdp, page));
     if (process.env.BRAINNET_BROWSER_SHOT) fs.copyFileSync(path.join(out, 'brain3d.png'), process.env.BRAINNET_BROWSER_SHOT);
+  });
+
+  it('renders as JupyterLab and VS Code do: each output\'s HTML set as innerHTML, its scripts re-created in order', async () => {
+    const nb = JSON.parse(fs.readFileSync(path.join(dir, 'run', 'brain3d.ipynb'), 'utf8'));
+    const htmls = nb.cells.flatMap((c: { outputs?: { data?: Record<string, unknown> }[] }) => c.outputs ?? []).map((o: { data?: Record<string, unknown> }) => o.data?.['text/html'])
+      .filter((h: unknown) => h !== undefined).map((h: string | string[]) => [h].flat().join(''));
+    assert.equal(htmls.filter((h: string) => h.includes('NiiVue v')).length, 1, 'the notebook holds the viewer bundle once');
+    const p = await openPage(cdp, 'about:blank');
+    // JupyterLab's renderHTML: innerHTML, then evalInnerHTMLScriptTags (a new <script> with the same attributes and text)
+    await p.evaluate(`(() => { for (const h of ${JSON.stringify(htmls)}) { const d = document.createElement('div'); d.className = 'jp-OutputArea-output'; d.innerHTML = h; document.body.appendChild(d);
+      for (const s of Array.from(d.getElementsByTagName('script'))) { const c = document.createElement('script'); for (const a of Array.from(s.attributes)) c.setAttribute(a.name, a.value); c.textContent = s.textContent; s.parentNode.replaceChild(c, s); } } return true; })()`);
+    const state = await p.waitFor('the 3-D view', `(() => { const e = ${VIEW}; return e && e.getAttribute('data-state') !== 'loading' && e.getAttribute('data-state'); })()`, 90000);
+    assert.equal(state, 'ready', String(await p.evaluate(`${VIEW}.textContent`)));
+    assert.equal(await p.evaluate(`${VIEW}.brainnet.state.overlay`), 0);
   });
 
   it('shows one line instead of a blank box without WebGL2', async () => {
