@@ -5,6 +5,7 @@
  * component updates or sync.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 
 /** The Chromium binary (Debian `chromium`); BRAINNET_CHROMIUM overrides it. */
 export const CHROMIUM = process.env.BRAINNET_CHROMIUM ?? '/usr/bin/chromium';
@@ -85,10 +86,20 @@ export async function openPage(cdp: Cdp, url: string): Promise<Page> {
   return { session, evaluate, waitFor };
 }
 
-/** Ends a Chromium (or any) child process: SIGTERM, then SIGKILL if it lingers. */
+/**
+ * Ends a Chromium (or any) child process and waits until it has exited (so that its profile folder can be removed):
+ * SIGTERM, then SIGKILL if it is still running after 5 s.
+ */
 export async function stopProcess(proc: ChildProcess | undefined): Promise<void> {
-  if (!proc || proc.exitCode !== null) return;
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   proc.kill('SIGTERM');
-  await sleep(300);
-  if (proc.exitCode === null) proc.kill('SIGKILL');
+  const kill = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(kill);
+}
+
+/** Removes a test folder that a browser may still be writing into as it exits (retries on ENOTEMPTY / EBUSY). */
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }
