@@ -95,16 +95,13 @@ export interface Brain3dPayload {
   height?: number;
 }
 
-const DTYPES: Record<Brain3dDtype, { new (n: number): ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }; bytes: number }> = {
-  u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, i16: Int16Array, i32: Int32Array, f32: Float32Array,
-} as never;
+const ARRAYS = { u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, i16: Int16Array, i32: Int32Array, f32: Float32Array } as const;
 
 /** Encodes numbers as a {@link Brain3dBlob} of `dtype` (deflated when that makes it smaller). */
 export function encodeBrain3dBlob(values: ArrayLike<number>, dtype: Brain3dDtype): Brain3dBlob {
-  const T = DTYPES[dtype];
-  const arr = new T(values.length) as unknown as { [i: number]: number; buffer: ArrayBufferLike; byteOffset: number; byteLength: number };
-  for (let i = 0; i < values.length; i++) arr[i] = values[i]!;
-  const raw = Buffer.from(arr.buffer as ArrayBuffer, arr.byteOffset, arr.byteLength);
+  const arr = new ARRAYS[dtype](values.length);
+  arr.set(values);
+  const raw = Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
   const z = zlib.deflateSync(raw, { level: 9 });
   return z.length < raw.length ? { dtype, length: values.length, b64: z.toString('base64'), deflate: true } : { dtype, length: values.length, b64: raw.toString('base64') };
 }
@@ -113,11 +110,10 @@ export function encodeBrain3dBlob(values: ArrayLike<number>, dtype: Brain3dDtype
 export function decodeBrain3dBlob(b: Brain3dBlob): Float64Array {
   let bytes = Buffer.from(b.b64, 'base64');
   if (b.deflate) bytes = zlib.inflateSync(bytes);
-  const T = DTYPES[b.dtype] as unknown as { new (buf: ArrayBuffer, off: number, n: number): ArrayLike<number>; BYTES_PER_ELEMENT: number };
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
+  const T = ARRAYS[b.dtype];
   const n = bytes.byteLength / T.BYTES_PER_ELEMENT;
   if (n !== b.length) throw new Error(`brain3d payload: a ${b.dtype} blob holds ${n} elements, its header says ${b.length}`);
+  const copy = new Uint8Array(bytes); // aligned, own buffer
   return Float64Array.from(new T(copy.buffer, 0, n));
 }
 
@@ -192,7 +188,7 @@ export function brain3dHtml(payload: Brain3dPayload, id: string = newDisplayId('
   );
 }
 
-/** Bytes of a payload's HTML as sent (for summaries). */
+/** The one-line text form of a view: meshes, data vertices, overlays and the size of its HTML. */
 function summary(p: Brain3dPayload, html: string): string {
   const nv = p.hemis.reduce((s, h) => s + h.nVertices, 0);
   return `[3-D view: ${p.hemis.map((h) => h.name).join(' + ')}, ${nv} mesh vertices, ${p.nLh + p.nRh} data vertices, overlays: ${p.overlays.map((o) => o.name).join(', ')}; ${(Buffer.byteLength(html) / 1e3).toFixed(0)} kB]`;
