@@ -5,7 +5,7 @@
  * - the viewer is ready and its canvas is not blank;
  * - the overlay's colours appear where the ROIs are: at visible V1 vertices the picture is blue (early layers), at
  *   category-patch vertices red (late layers), at mesh vertices outside the data the grey underlay;
- * - a rotation (a mouse drag, and a view button) changes the picture;
+ * - a rotation (a mouse drag, and a view button) and a zoom (the wheel) change the picture;
  * - a hover (a real mouse move) at the bluest spot of the picture, and at a V1 vertex, reads out an early visual ROI
  *   and that vertex's index and ROI;
  * - the executed notebook's outputs, rendered as JupyterLab and VS Code render text/html (innerHTML, scripts re-created),
@@ -153,7 +153,7 @@ describe('browser: the 3-D surface viewer (NiiVue) in exported HTML, headless Ch
     assert.match(t2, /\nR²: 0\.\d+/);
   });
 
-  it('rotates: a mouse drag and a view button each change the picture; keeps a screenshot', async () => {
+  it('rotates and zooms: a mouse drag, a view button and the wheel each change the picture; keeps a screenshot', async () => {
     await page.evaluate(`${VIEW}.brainnet.setView('posterior'), true`);
     await sleep(300);
     const before = await canvasShot();
@@ -176,6 +176,14 @@ describe('browser: the 3-D surface viewer (NiiVue) in exported HTML, headless Ch
     assert.equal(await page.evaluate(`${VIEW}.getAttribute('data-view')`), 'lateral lh');
     const lateral = await canvasShot();
     assert.ok(changed(before, lateral) > 0.05, `view button: ${(100 * changed(before, lateral)).toFixed(1)} % of pixels changed`);
+    // the wheel zooms (and does not scroll the page)
+    const zoom0 = await page.evaluate(`${VIEW}.brainnet.nv.scene.volScaleMultiplier`), scroll0 = await page.evaluate('window.scrollY');
+    const b3 = await box();
+    await cdp.send('Input.dispatchMouseEvent', { type: 'mouseWheel', x: b3.x + b3.width / 2, y: b3.y + b3.height / 2, deltaX: 0, deltaY: 300 }, page.session);
+    await sleep(500);
+    assert.notEqual(await page.evaluate(`${VIEW}.brainnet.nv.scene.volScaleMultiplier`), zoom0, 'the wheel zoomed');
+    assert.equal(await page.evaluate('window.scrollY'), scroll0, 'the page did not scroll');
+    assert.ok(changed(lateral, await canvasShot()) > 0.02, 'zooming changed the picture');
     // the artefact: the whole page in the posterior view, with the readout of a V1 vertex under the mouse
     await page.evaluate(`${VIEW}.brainnet.setView('posterior'), true`);
     await sleep(400);
