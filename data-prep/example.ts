@@ -6,13 +6,16 @@
  * 1. generates the synthetic workshop subject into data/subjects/workshop when it is missing;
  * 2. runs notebooks/example.ipynb headless (the brainnet-ts kernel, via runNotebook);
  * 3. writes to outputs/example/: example.ipynb (executed), example.html (self-contained) and figures/*.png;
- * 4. prints where they are and how long each step took.
+ * 4. prints where they are, their sizes (also written to sizes.json: the notebook's largest outputs by kind) and how
+ *    long each step took.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION, type SubjectSize } from 'brainnet/synthetic';
-import { NotebookCellError, runNotebook } from 'brainnet/runner';
+import { NotebookCellError, runNotebook, type Notebook } from 'brainnet/runner';
+import { formatBytes } from 'brainnet/notebook';
+import { writeFileAtomic } from 'brainnet/io';
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -53,10 +56,14 @@ async function main(): Promise<number> {
       onWarning: (w) => console.warn(`  warning: ${w}`),
     });
     const figs = fs.existsSync(params.outDir!) ? fs.readdirSync(params.outDir!).filter((f) => f.endsWith('.png')).sort() : [];
+    const sizes = outputSizes(r.ipynbPath, r.htmlPath, params.outDir!, figs);
+    await writeFileAtomic(path.join(out, 'sizes.json'), JSON.stringify({ date: new Date().toISOString(), epochs: Number(a.epochs ?? 2), data, ...sizes }, null, 2) + '\n');
+    const mb = (n: number) => formatBytes(n);
     console.log(`\nexample: done in ${((Date.now() - t0) / 1000).toFixed(0)} s (subject ${tSubject.toFixed(0)} s, notebook ${r.seconds.toFixed(0)} s)`);
-    console.log(`  executed notebook: ${path.relative(process.cwd(), r.ipynbPath)}`);
-    console.log(`  HTML (self-contained, open in a browser): ${path.relative(process.cwd(), r.htmlPath)}`);
-    console.log(`  figures (${figs.length} PNG): ${path.relative(process.cwd(), params.outDir!)}/{${figs.join(',')}}`);
+    console.log(`  executed notebook: ${path.relative(process.cwd(), r.ipynbPath)} (${mb(sizes.ipynb)})`);
+    console.log(`  HTML (self-contained, open in a browser): ${path.relative(process.cwd(), r.htmlPath)} (${mb(sizes.html)})`);
+    console.log(`  figures (${figs.length} PNG, ${mb(sizes.figures)}): ${path.relative(process.cwd(), params.outDir!)}/{${figs.join(',')}}`);
+    console.log(`  in the notebook: ${Object.entries(sizes.byKind).map(([k, n]) => `${k} ${mb(n)}`).join(', ')} (${path.relative(process.cwd(), path.join(out, 'sizes.json'))})`);
     return 0;
   } catch (e) {
     if (e instanceof NotebookCellError) {
@@ -65,6 +72,25 @@ async function main(): Promise<number> {
     }
     throw e;
   }
+}
+
+/** File sizes (bytes) of what the example wrote, and of the executed notebook's outputs by kind (bundles, figures, images, 3-D views, other). */
+function outputSizes(ipynb: string, html: string, figDir: string, figs: string[]) {
+  const nb = JSON.parse(fs.readFileSync(ipynb, 'utf8')) as Notebook;
+  const byKind: Record<string, number> = { 'plotly.js': 0, 'NiiVue viewer': 0, 'PNG images': 0, 'Plotly figures': 0, '3-D views': 0, other: 0 };
+  for (const c of nb.cells) {
+    for (const o of c.outputs ?? []) {
+      const meta = ((o as { metadata?: Record<string, unknown> }).metadata?.brainnet ?? {}) as Record<string, boolean>;
+      const n = Buffer.byteLength(JSON.stringify(o));
+      const data = (o as { data?: Record<string, unknown> }).data ?? {};
+      const kind = meta.plotlyBundle ? 'plotly.js' : meta.brain3dBundle ? 'NiiVue viewer' : meta.plotly ? 'Plotly figures' : meta.brain3d ? '3-D views' : 'image/png' in data ? 'PNG images' : 'other';
+      byKind[kind]! += n;
+    }
+  }
+  return {
+    ipynb: fs.statSync(ipynb).size, html: fs.statSync(html).size,
+    figures: figs.reduce((s, f) => s + fs.statSync(path.join(figDir, f)).size, 0), byKind,
+  };
 }
 
 main().then((code) => process.exit(code), (e) => { console.error(`example: ${(e as Error).message}`); process.exit(1); });

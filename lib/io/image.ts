@@ -127,6 +127,33 @@ export async function encodePng(img: RgbImage): Promise<Uint8Array> {
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
+/** Options of {@link palettePng}. */
+export interface PalettePngOptions {
+  /** Largest palette (2..256, default 256). */
+  colours?: number;
+  /** Floyd–Steinberg dithering 0..1 (default 0: flat colour art keeps clean edges; use ~1 for photographs). */
+  dither?: number;
+  /** libimagequant effort 1..10 (default 4: most of the gain at a fraction of the time of 10). */
+  effort?: number;
+}
+
+/**
+ * Re-encodes PNG bytes as an indexed (palette) PNG through libvips' libimagequant, with alpha kept in the palette:
+ * figures drawn with a few hundred colours lose nothing visible and shrink 3–4×. Returns the input unchanged when the
+ * palette version is not smaller (e.g. a tiny image), so the result is never larger than what came in.
+ */
+export async function palettePng(png: Uint8Array, opts: PalettePngOptions = {}): Promise<Uint8Array> {
+  const colours = opts.colours ?? 256;
+  if (!(Number.isInteger(colours) && colours >= 2 && colours <= 256)) throw new RangeError(`palettePng: colours must be an integer in 2..256, found ${colours}`);
+  let b: Buffer;
+  try {
+    b = await sharp(png).png({ palette: true, colours, dither: opts.dither ?? 0, effort: opts.effort ?? 4, compressionLevel: 9 }).toBuffer();
+  } catch (e) {
+    throw new FileFormatError('<png bytes>', 'PNG bytes', `an error from the decoder: ${(e as Error).message}`, 'Pass the bytes of a complete .png file.');
+  }
+  return b.length < png.length ? new Uint8Array(b.buffer, b.byteOffset, b.length) : png;
+}
+
 /** Writes an RGB image as a PNG file atomically. */
 export async function writePng(file: string, img: RgbImage): Promise<void> {
   await writeFileAtomic(file, await encodePng(img));
