@@ -9,6 +9,7 @@
  * inside the step, its own error (4-7e-6 against float64 here) dominates, and those checks allow 2e-5.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,6 +21,7 @@ import {
 } from 'brainnet/diffusion';
 
 const SD = path.join(__dirname, '../fixtures/diffusion/tiny-sd');
+const ADD_SAG_OUTPUT = path.join(__dirname, '../../data-prep/add-sag-output.py');
 const REF = path.join(__dirname, '../fixtures/diffusion/tiny-sd-reference');
 const SAG = path.join(REF, 'sag');
 const meta = JSON.parse(fs.readFileSync(path.join(SAG, 'inputs.json'), 'utf8')) as Record<string, unknown> & { sag_scale: number; guidance_scale: number; cfg_scale: number; t: number; alpha_bar_t: number; steps: number };
@@ -239,6 +241,39 @@ describe('diffusion: self-attention guidance (SAG) against a PyTorch reference',
       await assert.rejects(sampleGuided({ unet, decode: unet, scheduler: makeScheduler('ddim'), steps: 2, latentShape: [4, 8, 8], sagScale: 0.5, progress: false }),
         (e: Error) => e instanceof GuidanceError && /sagScale 0\.5 needs unetWithAttention/.test(e.message));
       tf.dispose([r.images, r.latents, p.images, p.latents]);
+    });
+
+    it('data-prep/add-sag-output.py (the export recipe\'s second step, Debian python3-onnx) gives an exported UNet its attention output', async () => {
+      const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-sd-recipe-'));
+      try {
+        fs.cpSync(SD, d, { recursive: true });
+        const unetFile = path.join(d, 'unet/model.onnx');
+        fs.copyFileSync(path.join(REF, 'unet-without-attention.onnx'), unetFile);
+        const py = (...a: string[]) => spawnSync('/usr/bin/python3', [ADD_SAG_OUTPUT, ...a], { encoding: 'utf8' });
+        const r = py('--unet', unetFile);
+        assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+        assert.match(r.stdout, /output mid_attention_probs = \/mid_block\/attentions\.0\/transformer_blocks\.0\/attn1\/Softmax/);
+        assert.match(py('--unet', unetFile).stdout, /already has the output mid_attention_probs; nothing to do/);
+        const made = await StableDiffusionOnnx.load(d);
+        try {
+          assert.equal(made.hasAttention, true);
+          const x = input('x') as tf.Tensor4D, cond = input('cond') as tf.Tensor3D;
+          const [m, f] = [await made.unetWithAttention(x, meta.t, cond), await sd.unetWithAttention(x, meta.t, cond)];
+          assert.deepEqual(Array.from(m.attention.dataSync()), Array.from(f.attention.dataSync()));
+          assert.deepEqual(Array.from(m.eps.dataSync()), Array.from(f.eps.dataSync()));
+          tf.dispose([x, cond, m.eps, m.attention, f.eps, f.attention]);
+        } finally {
+          await made.dispose();
+        }
+        // a graph without such an attention: the error lists what it found and how to pick a node
+        const bad = py('--unet', path.join(d, 'vae_decoder/model.onnx'));
+        assert.notEqual(bad.status, 0);
+        assert.match(bad.stderr, /found no Softmax under \/mid_block\/attentions\.0\/transformer_blocks\.0\/attn1\/.*--node NAME/s);
+        const missing = py('--unet', path.join(d, 'nope.onnx'));
+        assert.match(missing.stderr, /nope\.onnx: no such file; expected unet\/model\.onnx/);
+      } finally {
+        fs.rmSync(d, { recursive: true });
+      }
     });
 
     it('a UNet without the attention output: loads, samples without SAG, and says clearly that SAG cannot run on it', async () => {
