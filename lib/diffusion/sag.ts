@@ -37,8 +37,15 @@ export const SAG_SCALE_WARN = 5;
 /** Gaussian blur of SAG: kernel side and sigma (as the paper's code). */
 export const SAG_BLUR = { kernel: 9, sigma: 1.0 } as const;
 
-/** Checks a SAG scale: a finite number >= 0 (else a GuidanceError); above SAG_SCALE_WARN, one warning line through `warn` (default console.warn). */
-export function checkSagScale(s: number, warn: (line: string) => void = console.warn): void {
+/** Scales already warned about by the default warner (as Python's warnings 'once': a run of 100 images warns once). */
+const warnedScales = new Set<number>();
+const warnOnce = (s: number) => (line: string) => {
+  if (!warnedScales.has(s)) console.warn(line);
+  warnedScales.add(s);
+};
+
+/** Checks a SAG scale: a finite number >= 0 (else a GuidanceError); above SAG_SCALE_WARN, one warning line through `warn` (default: console.warn, once per scale). */
+export function checkSagScale(s: number, warn: (line: string) => void = warnOnce(s)): void {
   if (typeof s !== 'number' || !Number.isFinite(s) || s < 0) {
     throw new GuidanceError(`sagScale must be a finite number >= 0 (0 turns self-attention guidance off; BrainDiVE uses ${PAPER_SAG_SCALE}), got ${String(s)}`);
   }

@@ -109,6 +109,15 @@ describe('diffusion: self-attention guidance (SAG) against a PyTorch reference',
       bad([5, 16, 16], [2, 4, 8, 8]); // rank 3 whose first dimension is no multiple of the batch
     });
 
+    it('in the sampler, an attention of the wrong shape stops it with both shapes named, and leaks nothing', async () => {
+      const before = tf.memory().numTensors;
+      const unet = (x: tf.Tensor4D) => tf.zerosLike(x);
+      await assert.rejects(sampleGuided({ unet, decode: unet, scheduler: makeScheduler('ddim'), steps: 2, latentShape: [4, 8, 8], sagScale: 0.75, progress: false,
+        unetWithAttention: (x) => ({ eps: tf.zerosLike(x), attention: tf.fill([1, 2, 15, 15], 1 / 15) }) }),
+      (e: Error) => e instanceof GuidanceError && e.message.includes('[1, 2, 15, 15]') && e.message.includes('[1, 4, 8, 8]'));
+      assert.equal(tf.memory().numTensors, before);
+    });
+
     it('a SAG scale below 0 (or not a number) is an error; above 5, a warning line', () => {
       for (const s of [-0.1, NaN, Infinity]) assert.throws(() => checkSagScale(s), (e: Error) => e instanceof GuidanceError && /sagScale must be a finite number >= 0/.test(e.message) && /0\.75/.test(e.message));
       const lines: string[] = [];
