@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- sag [--sizes 8,64] [--steps 2] [--model DIR] [--modes none,sag,x0,x0+sag,full,full+sag]`:
+ * `npm run bench -- sag [--sizes 8,64] [--steps 2] [--model DIR] [--modes none,sag,x0,x0+sag,full,full+sag] [--threads 2]`:
  * the cost of self-attention guidance in a brain-guided step. Seconds per step of sampleGuided without and with SAG
  * (0.75), unguided and with brain guidance ('x0' and 'full' gradients), their ratio (sagCost = with / without), and
  * the same step in PyTorch CPU in the same run (test/bench/sag_reference.py: the tiny SD networks the fixture was
@@ -38,6 +38,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const sizes = arg(args, 'sizes', '8,64').split(',').map(Number);
   const steps = Number(arg(args, 'steps', '2'));
   const modes = arg(args, 'modes', 'none,sag,x0,x0+sag,full,full+sag').split(',');
+  const threads = arg(args, 'threads', '2'); // PyTorch's; on a loaded machine its OpenMP threads spin, and 1 is the fairer choice
   const choice = await initBackend({ log: null });
   const sd = await StableDiffusionOnnx.load(modelDir);
   sd.requireAttention();
@@ -80,7 +81,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   // the same steps in PyTorch CPU, on the networks the tiny fixture was exported from
   let pytorchCpu: Record<string, unknown> | null = null;
   if (modelDir === fixture) {
-    const ref = spawnSync('/usr/bin/python3', [path.join(__dirname, 'sag_reference.py'), '--sizes', sizes.join(','), '--steps', String(steps), '--modes', modes.join(',')], { encoding: 'utf8' });
+    const ref = spawnSync('/usr/bin/python3', [path.join(__dirname, 'sag_reference.py'), '--sizes', sizes.join(','), '--steps', String(steps), '--modes', modes.join(','), '--threads', threads], { encoding: 'utf8' });
     pytorchCpu = ref.status === 0 ? JSON.parse(ref.stdout.trim().split('\n').pop()!) : { error: `python3 with torch failed (${ref.status ?? ref.error?.message}): ${(ref.stderr || '').split('\n').slice(-3).join(' ')}; install Debian python3-torch` };
     const rows = (pytorchCpu as { results?: Record<string, number>[] }).results;
     if (rows) {
