@@ -9,14 +9,17 @@
  * 3. writes to outputs/example/: example.ipynb (executed), example.html (self-contained), figures/*.png,
  *    and report.json / report.md: the wall times (subject, each cell, total), how training ended, and the
  *    encoder against the ridge baseline per ROI with the layer selector's entropy (figures/convergence.json);
- * 4. prints where they are and how long each step took.
+ * 4. prints where they are, their sizes (also written to sizes.json: the notebook's largest outputs by kind) and how
+ *    long each step took.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION, type SubjectSize } from 'brainnet/synthetic';
-import { NotebookCellError, runNotebook } from 'brainnet/runner';
+import { NotebookCellError, runNotebook, type Notebook } from 'brainnet/runner';
+import { formatBytes } from 'brainnet/notebook';
+import { writeFileAtomic } from 'brainnet/io';
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -64,13 +67,17 @@ async function main(): Promise<number> {
       onWarning: (w) => console.warn(`  warning: ${w}`),
     });
     const figs = fs.existsSync(params.outDir!) ? fs.readdirSync(params.outDir!).filter((f) => f.endsWith('.png')).sort() : [];
+    const sizes = outputSizes(r.ipynbPath, r.htmlPath, params.outDir!, figs);
+    await writeFileAtomic(path.join(out, 'sizes.json'), JSON.stringify({ date: new Date().toISOString(), maxEpochs: maxEpochs ? Number(maxEpochs) : 'notebook default', data, ...sizes }, null, 2) + '\n');
+    const mb = (n: number) => formatBytes(n);
     const total = (Date.now() - t0) / 1000;
     console.log(`\nexample: done in ${total.toFixed(0)} s (subject ${tSubject.toFixed(0)} s, notebook ${r.seconds.toFixed(0)} s)`);
-    const report = writeReport(out, { data, size, seed: Number(a.seed ?? 1), world: syntheticWorldVersion(data), params, seconds: { total, subject: tSubject, notebook: r.seconds, cells } });
+    const report = await writeReport(out, { data, size, seed: Number(a.seed ?? 1), world: syntheticWorldVersion(data), params, seconds: { total, subject: tSubject, notebook: r.seconds, cells } });
     if (report) console.log(report);
-    console.log(`  executed notebook: ${path.relative(process.cwd(), r.ipynbPath)}`);
-    console.log(`  HTML (self-contained, open in a browser): ${path.relative(process.cwd(), r.htmlPath)}`);
-    console.log(`  figures (${figs.length} PNG): ${path.relative(process.cwd(), params.outDir!)}/{${figs.join(',')}}`);
+    console.log(`  executed notebook: ${path.relative(process.cwd(), r.ipynbPath)} (${mb(sizes.ipynb)})`);
+    console.log(`  HTML (self-contained, open in a browser): ${path.relative(process.cwd(), r.htmlPath)} (${mb(sizes.html)})`);
+    console.log(`  figures (${figs.length} PNG, ${mb(sizes.figures)}): ${path.relative(process.cwd(), params.outDir!)}/{${figs.join(',')}}`);
+    console.log(`  in the notebook: ${Object.entries(sizes.byKind).map(([k, n]) => `${k} ${mb(n)}`).join(', ')} (${path.relative(process.cwd(), path.join(out, 'sizes.json'))})`);
     return 0;
   } catch (e) {
     if (e instanceof NotebookCellError) {
@@ -89,7 +96,7 @@ interface ConvergenceRow { roi: string; n: number; encoderR2: number; ridgeR2: n
  * the wall times, and the notebook's figures/convergence.json (how training ended, the encoder against
  * the ridge per ROI) with the issue's targets checked. Returns the markdown, or null without the notebook's JSON.
  */
-function writeReport(out: string, run: { data: string; size: string; seed: number; world: number | null; params: Record<string, string>; seconds: { total: number; subject: number; notebook: number; cells: { cell: number; seconds: number }[] } }): string | null {
+async function writeReport(out: string, run: { data: string; size: string; seed: number; world: number | null; params: Record<string, string>; seconds: { total: number; subject: number; notebook: number; cells: { cell: number; seconds: number }[] } }): Promise<string | null> {
   const file = path.join(out, 'figures', 'convergence.json');
   if (!fs.existsSync(file)) return null;
   const conv = JSON.parse(fs.readFileSync(file, 'utf8')) as { training: Record<string, unknown>; groups: ConvergenceRow[]; rows: ConvergenceRow[] };
@@ -102,16 +109,28 @@ function writeReport(out: string, run: { data: string; size: string; seed: numbe
   const md = `npm run example: ${(run.seconds.total / 60).toFixed(1)} min wall on ${report.cpus} CPUs (subject ${run.seconds.subject.toFixed(0)} s, notebook ${run.seconds.notebook.toFixed(0)} s), ` +
     `synthetic world ${run.world ?? 'n/a'}, seed ${run.seed}; training ${t.stoppedEarly ? 'converged' : 'stopped at maxEpochs'} after ${t.epochs} epochs ` +
     `(best epoch ${(t.bestEpoch ?? 0) + 1}, validation mean R² ${f(t.bestValR2 ?? NaN)}).\n\n${table}\n`;
-  writeAtomic(path.join(out, 'report.json'), JSON.stringify(report, null, 1) + '\n');
-  writeAtomic(path.join(out, 'report.md'), md);
+  await writeFileAtomic(path.join(out, 'report.json'), JSON.stringify(report, null, 1) + '\n');
+  await writeFileAtomic(path.join(out, 'report.md'), md);
   return md;
 }
 
-/** Writes `text` to a temporary file, then renames it over `file`. */
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
+/** File sizes (bytes) of what the example wrote, and of the executed notebook's outputs by kind (bundles, figures, images, 3-D views, other). */
+function outputSizes(ipynb: string, html: string, figDir: string, figs: string[]) {
+  const nb = JSON.parse(fs.readFileSync(ipynb, 'utf8')) as Notebook;
+  const byKind: Record<string, number> = { 'plotly.js': 0, 'NiiVue viewer': 0, 'PNG images': 0, 'Plotly figures': 0, '3-D views': 0, other: 0 };
+  for (const c of nb.cells) {
+    for (const o of c.outputs ?? []) {
+      const meta = ((o as { metadata?: Record<string, unknown> }).metadata?.brainnet ?? {}) as Record<string, boolean>;
+      const n = Buffer.byteLength(JSON.stringify(o));
+      const data = (o as { data?: Record<string, unknown> }).data ?? {};
+      const kind = meta.plotlyBundle ? 'plotly.js' : meta.brain3dBundle ? 'NiiVue viewer' : meta.plotly ? 'Plotly figures' : meta.brain3d ? '3-D views' : 'image/png' in data ? 'PNG images' : 'other';
+      byKind[kind]! += n;
+    }
+  }
+  return {
+    ipynb: fs.statSync(ipynb).size, html: fs.statSync(html).size,
+    figures: figs.reduce((s, f) => s + fs.statSync(path.join(figDir, f)).size, 0), byKind,
+  };
 }
 
 main().then((code) => process.exit(code), (e) => { console.error(`example: ${(e as Error).message}`); process.exit(1); });

@@ -24,8 +24,9 @@ export { fitEncoder } from './encoding/fit.js';
 // The papers' figures.
 export { imageGrid, trainingCurves } from './viz/figures.js';
 export { subjectFlatLayout } from './viz/layout.js';
+export { subjectSurfaces } from './viz/brain3d.js';
 export {
-  paperFigures, paperPlotly, writePaperFigures, paperLayerSelector, paperSpaceSelector, paperScaleSelector, paperR2, paperClusters,
+  paperFigures, paperPlotly, paperBrain3d, writePaperFigures, paperLayerSelector, paperSpaceSelector, paperScaleSelector, paperR2, paperClusters,
   paperPerLayer, paperTopChannels, paperTrainingCurves, paperModelVsRidge, paperCompareBackbones, paperRoiScores,
   roiSummaryRows, subjectRoiLabels, markdownTable,
 } from './viz/paper.js';

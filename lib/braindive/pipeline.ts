@@ -7,7 +7,9 @@
  * - `classify(images)` -> probabilities [N,5] over EVAL_CATEGORIES (the synthetic world's classifier, or CLIP zero-shot
  *   with real weights), or null when the pipeline has no classifier;
  * - `describe()` -> a few lines for the log.
- * The settings differ only in how they sample: synthetic-pipeline.ts and sd-pipeline.ts.
+ * The settings differ only in how they sample: synthetic-pipeline.ts and sd-pipeline.ts. Stable Diffusion samples with
+ * self-attention guidance at BrainDiVE's 0.75 by default (`sagScale`); the synthetic world's denoisers have no
+ * self-attention, so SAG does not apply there (asked for, it says so in one line and samples without it).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureExtractor } from '../backbones/contract.js';
@@ -31,16 +33,19 @@ export interface GenerateOptions {
   gradient?: GuidanceGradient;
   /** Images sampled together in the synthetic world (default 8; it does not change the images). SD samples one per seed. */
   batch?: number;
+  /** Self-attention guidance scale (default: the pipeline's; SD: 0.75 as BrainDiVE, 0 turns it off). The synthetic world has no attention: SAG does not apply there. */
+  sagScale?: number;
   /** Show a progress bar per batch. */
   progress?: boolean;
   /** Called after each image with its index in `seeds`. */
   onImage?: (i: number) => void;
 }
 
-/** Generated images [N,3,S,S] on [0,1] and the encoder's predicted region activation of each [N]. */
+/** Generated images [N,3,S,S] on [0,1], the encoder's predicted region activation of each [N], and the SAG scale applied (0: none). */
 export interface GeneratedSet {
   images: tf.Tensor4D;
   activation: Float32Array;
+  sagScale: number;
 }
 
 /** A loaded BrainDiVE set-up: a generator, a voxel encoder on a feature extractor, and (optionally) a 5-way classifier. */
@@ -50,6 +55,8 @@ export interface BrainDiVEPipeline {
   readonly fx: FeatureExtractor;
   /** Default sampling steps. */
   readonly steps: number;
+  /** Default self-attention guidance scale (SD: 0.75 as BrainDiVE; the synthetic world: 0, it has no attention). */
+  readonly sagScale: number;
   /** Guided (scale != 0) or unguided images of a region, one per seed, with their predicted activation. */
   generate(o: GenerateOptions): Promise<GeneratedSet>;
   /** Predicted mean activation of `region` for images [N,3,H,W] on [0,1] -> [N]. */

@@ -28,10 +28,12 @@ export interface RunRegionsOptions {
   unguided?: boolean;
   /** Images generated together (default 8); the images do not depend on it. */
   batch?: number;
+  /** Self-attention guidance scale (default: the pipeline's; SD: 0.75, 0 turns it off; the synthetic world has none). */
+  sagScale?: number;
   onImage?: (region: string, i: number, skipped: boolean) => void;
 }
 
-/** Writes OUT/<region>/<i>.png and <i>.json ({seed, scale, steps, activation, probs}; probs null without a classifier); images already written are skipped. */
+/** Writes OUT/<region>/<i>.png and <i>.json ({seed, scale, steps, sagScale, activation, probs}; probs null without a classifier); images already written are skipped. */
 export async function runRegions(o: RunRegionsOptions): Promise<{ written: number; skipped: number }> {
   checkScale(o.scale);
   for (const r of o.regions) regionIndices(o.pipeline.encoder, r);
@@ -53,13 +55,13 @@ export async function runRegions(o: RunRegionsOptions): Promise<{ written: numbe
     for (let k = 0; k < todo.length; k += batch) {
       const idx = todo.slice(k, k + batch);
       const seeds = idx.map((i) => (o.seed0 ?? 0) + i);
-      const g = await o.pipeline.generate({ region: region === 'unguided' ? o.regions[0]! : region, scale, seeds, steps: o.steps, batch });
+      const g = await o.pipeline.generate({ region: region === 'unguided' ? o.regions[0]! : region, scale, seeds, steps: o.steps, batch, sagScale: o.sagScale });
       const probs = await o.pipeline.classify(g.images);
       const rgb = toRgbImages(g.images);
       g.images.dispose();
       for (let j = 0; j < idx.length; j++) {
         await writePng(`${stem(idx[j]!)}.png`, rgb[j]!);
-        writeFileAtomicSync(`${stem(idx[j]!)}.json`, JSON.stringify({ region, seed: seeds[j], scale, steps: o.steps ?? o.pipeline.steps, activation: g.activation[j], probs: probs ? Array.from(probs.subarray(j * 5, j * 5 + 5)) : null }));
+        writeFileAtomicSync(`${stem(idx[j]!)}.json`, JSON.stringify({ region, seed: seeds[j], scale, steps: o.steps ?? o.pipeline.steps, sagScale: g.sagScale, activation: g.activation[j], probs: probs ? Array.from(probs.subarray(j * 5, j * 5 + 5)) : null }));
         written++;
         o.onImage?.(region, idx[j]!, false);
       }

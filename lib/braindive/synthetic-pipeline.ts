@@ -2,6 +2,7 @@
  * BrainDiVE in the synthetic world: the committed 64^2 diffusion model (PCA latent or pixel UNet), the voxel encoder
  * fitted to the synthetic subject on MobileNetV2 features, and the 5-way category classifier, behind the pipeline
  * verbs of pipeline.ts. Small enough for a 2-core laptop; `await loadSyntheticPipeline()` needs no arguments.
+ * Its denoisers (a PCA-latent MLP, a small pixel UNet) have no self-attention, so self-attention guidance does not apply.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +14,7 @@ import { sampleGuided } from '../diffusion/sampling.js';
 import { ModelFolderError } from '../diffusion/model-folder.js';
 import type { Params } from '../diffusion/pixel-unet.js';
 import { NoiseGenerator } from '../diffusion/schedulers/index.js';
+import { checkSagScale } from '../diffusion/sag.js';
 import { loadSyntheticDiffusion, samplerParts, type SamplerParts, type SyntheticDiffusionModel } from '../diffusion/small-models.js';
 import { classifyImages, loadClassifier } from './classifier.js';
 import { checkGenerateOptions, scoreRegion, type BrainDiVEPipeline, type GenerateOptions, type GeneratedSet } from './pipeline.js';
@@ -44,10 +46,16 @@ export interface SyntheticPipelineConfig extends Partial<typeof SYNTHETIC_MODELS
   steps?: number;
 }
 
+/** The one line said when SAG is asked for in the synthetic world. */
+export const SYNTHETIC_NO_SAG = 'self-attention guidance does not apply in the synthetic world: its denoiser has no self-attention; sampling without it';
+
 /** The synthetic world's pipeline; its parts are public so that benchmarks and model cards can report them. */
 export class SyntheticPipeline implements BrainDiVEPipeline {
   readonly mode = 'synthetic' as const;
+  /** Its denoisers have no attention: no SAG. */
+  readonly sagScale = 0;
   private readonly parts: SamplerParts;
+  private saidNoSag = false;
 
   constructor(
     readonly model: SyntheticDiffusionModel,
@@ -63,6 +71,11 @@ export class SyntheticPipeline implements BrainDiVEPipeline {
   async generate(o: GenerateOptions): Promise<GeneratedSet> {
     // 1. check inputs; the region's guidance score
     checkGenerateOptions(this.encoder, o);
+    if (o.sagScale !== undefined) checkSagScale(o.sagScale);
+    if (o.sagScale && !this.saidNoSag) {
+      console.warn(SYNTHETIC_NO_SAG);
+      this.saidNoSag = true;
+    }
     const score = regionScoreFn(this.encoder, this.fx, o.region);
     const batch = o.batch ?? 8;
     if (!(Number.isInteger(batch) && batch >= 1)) throw new RangeError(`batch must be a positive integer, got ${batch}`);
@@ -95,7 +108,7 @@ export class SyntheticPipeline implements BrainDiVEPipeline {
     // 4. the images, and the encoder's predicted activation of each
     const images = tf.concat(outs, 0) as tf.Tensor4D;
     outs.forEach((t) => t.dispose());
-    return { images, activation: this.score(o.region, images) };
+    return { images, activation: this.score(o.region, images), sagScale: 0 };
   }
 
   score(region: string, images: tf.Tensor4D): Float32Array {

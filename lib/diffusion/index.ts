@@ -1,6 +1,7 @@
-/** lib/diffusion: schedulers (one file each), brain guidance and the guided sampling loop, the small synthetic-world models and their trainer, the CLIP tokenizer and the Stable Diffusion ONNX layout. */
+/** lib/diffusion: schedulers (one file each), brain guidance, self-attention guidance (sag.ts) and the guided sampling loop, the small synthetic-world models and their trainer, the CLIP tokenizer and the Stable Diffusion ONNX layout. */
 export * from './schedulers/index.js';
 export * from './guidance.js';
+export * from './sag.js';
 export * from './sampling.js';
 export * from './tokenizer.js';
 export * from './sd.js';

@@ -3,16 +3,30 @@
  * Each step, with a = alpha_bar(t):
  *   1. the model input x_in = scaleModelInput(x_t) (VP-scaled; the identity except for Euler);
  *   2. eps from the UNet at x_in (classifier-free guidance: u + cfgScale (c - u) with the empty prompt u);
- *   3. with a score: g from brainGuidance (guidance.ts, which writes out the rule and its sign), and
- *      eps' = eps - sqrt(1-a) g   (v-prediction: v' = v - sqrt(1-a)/sqrt(a) g, the same shift of x0hat);
- *   4. the scheduler steps with eps' from x_t; a non-finite sample stops with a GuidanceError;
- *   5. the callback sees the new latents and the x0 estimate.
+ *   3. with sagScale s > 0, self-attention guidance (sag.ts writes out its formulas): the first UNet pass also gives
+ *      its mid-block self-attention A; x0hat from (x_in, eps_ref) is blurred where A's mask is 1, re-noised to t,
+ *      and a second UNet pass gives eps'; then
+ *        eps_sag = eps + s (eps_ref - eps')
+ *      with eps_ref = eps (no CFG; context: the prompt) or u (CFG: A, x0hat and eps' from the unconditional half,
+ *      eps' with the empty prompt);
+ *   4. with a score: g from brainGuidance (guidance.ts, which writes out the rule and its sign), and
+ *        eps'' = eps_sag - sqrt(1-a) g   (v-prediction: v'' = v_sag - sqrt(1-a)/sqrt(a) g, the same shift of x0hat);
+ *      g does not see SAG: the 'full' gradient re-runs the UNet at x_in, the 'x0' gradient holds eps (step 2) constant;
+ *   5. the scheduler steps with eps'' from x_t; a non-finite sample stops with a GuidanceError;
+ *   6. the callback sees the new latents and the x0 estimate.
  * Then the final latents are decoded to images in [0,1].
+ *
+ * The order of 3 and 4 is BrainDiVE's (brain_guide_pipeline.py, `mypipelineSAG.__call__`, run with sag_scale=0.75):
+ * the UNet and CFG, then SAG adds sag_scale (eps_ref - eps') to noise_pred, then `cond_fn` recomputes the UNet at
+ * x_t with a gradient, and returns noise_pred - sqrt(1-a) grads; the scheduler steps with that. Both corrections are
+ * additive and g does not depend on eps_sag, so one step's output is eps + s (eps_ref - eps') - sqrt(1-a) g.
+ * With sagScale 0 (the default) step 3 is skipped and the loop is exactly what it is without SAG.
  */
 import * as tf from '@tensorflow/tfjs';
 import { progress, type ProgressOptions } from '../notebook/progress.js';
 import { NoiseGenerator, disposeSchedulerState, type Scheduler, type SchedulerState } from './schedulers/index.js';
 import { brainGuidance, GuidanceError, type DecodeFn, type GuidanceGradient, type ScoreFn, type UNetFn } from './guidance.js';
+import { checkSagScale, sagStep, type AttentionUNetFn } from './sag.js';
 
 /** What the per-step callback sees; tensors are valid only during the call. */
 export interface StepInfo {
@@ -67,6 +81,10 @@ export interface GuidedOptions {
   uncond?: tf.Tensor3D | null;
   /** Classifier-free guidance scale (default 7.5 when uncond is given). */
   cfgScale?: number;
+  /** Self-attention guidance scale s (Hong et al. 2022; BrainDiVE: 0.75); default 0 = off. Needs unetWithAttention. */
+  sagScale?: number;
+  /** A forward UNet that also returns its mid-block self-attention; with sagScale > 0 it runs each step's first UNet pass. */
+  unetWithAttention?: AttentionUNetFn;
   /** VAE latent scaling factor (SD: 0.18215). */
   vaeScalingFactor?: number;
   /** Side of the images the score sees (default 224). */
@@ -121,6 +139,9 @@ export async function sampleGuided(o: GuidedOptions): Promise<GuidedResult> {
   if (o.latents && (o.latents.shape[0] !== B || o.latents.shape.slice(1).join() !== shape.join()))
     throw new GuidanceError(`initial latents have shape [${o.latents.shape.join(', ')}], expected [${[B, ...shape].join(', ')}]`);
   if (o.uncond && !o.cond) throw new GuidanceError('classifier-free guidance needs both cond and uncond contexts');
+  const sagScale = o.sagScale ?? 0;
+  if (o.sagScale !== undefined) checkSagScale(o.sagScale);
+  if (sagScale > 0 && !o.unetWithAttention) throw new GuidanceError(`sagScale ${sagScale} needs unetWithAttention, a UNet that also returns its mid-block self-attention (StableDiffusionOnnx with the attention output); set sagScale 0 to sample without self-attention guidance`);
   const guided = !!o.score && scale !== 0;
   const sched = o.scheduler;
   const cfg = o.uncond ? (o.cfgScale ?? 7.5) : undefined;
@@ -134,9 +155,9 @@ export async function sampleGuided(o: GuidedOptions): Promise<GuidedResult> {
   let x = tf.tidy(() => tf.mul(init0, sched.initNoiseSigma(state))) as tf.Tensor4D;
   if (!o.latents) init0.dispose();
 
+  const fwd = o.unetForward ?? ((a: tf.Tensor4D, tt: number, c: tf.Tensor3D | null) => tf.tidy(() => o.unet(a, tt, c)));
   /** eps at scaled latents (with classifier-free guidance when uncond is given); forward only. */
   const modelEps = async (xin: tf.Tensor4D, t: number): Promise<tf.Tensor4D> => {
-    const fwd = o.unetForward ?? ((a: tf.Tensor4D, tt: number, c: tf.Tensor3D | null) => tf.tidy(() => o.unet(a, tt, c)));
     if (both && cfg !== undefined) {
       const doubled = tf.concat([xin, xin], 0) as tf.Tensor4D;
       const out = await fwd(doubled, t, both);
@@ -149,6 +170,43 @@ export async function sampleGuided(o: GuidedOptions): Promise<GuidedResult> {
       return e;
     }
     return fwd(xin, t, cond);
+  };
+  /** Step 2 and 3 with SAG: eps (CFG-combined) as modelEps gives it, and eps_sag = eps + s (eps_ref - eps'); forward only. */
+  const sagEps = async (xin: tf.Tensor4D, t: number, step: number): Promise<{ eps: tf.Tensor4D; sag: tf.Tensor4D }> => {
+    const cfgOn = !!both && cfg !== undefined;
+    const input = cfgOn ? (tf.concat([xin, xin], 0) as tf.Tensor4D) : xin;
+    let r: { eps: tf.Tensor4D; attention: tf.Tensor };
+    try {
+      r = await o.unetWithAttention!(input, t, cfgOn ? both : cond);
+    } finally {
+      if (input !== xin) input.dispose();
+    }
+    if (r.eps.shape.join() !== input.shape.join()) {
+      tf.dispose([r.eps, r.attention]);
+      throw new GuidanceError(`the UNet returned shape [${r.eps.shape.join(', ')}] for latents [${input.shape.join(', ')}] at step ${step + 1} (t=${t})`);
+    }
+    const n = r.attention.shape[0]!;
+    if (cfgOn && n % 2 !== 0) {
+      tf.dispose([r.eps, r.attention]);
+      throw new GuidanceError(`the UNet's attention output has shape [${r.attention.shape.join(', ')}] for a classifier-free batch of ${2 * B} latents: its first dimension must be ${2 * B} or ${2 * B}·heads`);
+    }
+    // with CFG: the unconditional half (the first) gives the mask, x0hat and eps_ref, and eps' runs with the empty prompt
+    const [eps, ref, attention] = cfgOn
+      ? tf.tidy(() => {
+          const [u, c] = tf.split(r.eps, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
+          return [tf.add(u, tf.mul(tf.sub(c, u), cfg!)) as tf.Tensor4D, u, r.attention.slice(0, n / 2)];
+        })
+      : [r.eps, r.eps, r.attention];
+    try {
+      const s = await sagStep({ x: xin, out: ref, attention, alphaBar: sched.alphaBar(t), predictionType: sched.config.predictionType, guided: eps, scale: sagScale, t, unet: (z, tt) => fwd(z, tt, cfgOn ? uncond : cond) });
+      tf.dispose([s.degraded, s.degradedOut]);
+      return { eps, sag: s.out };
+    } catch (e) {
+      eps.dispose();
+      throw e;
+    } finally {
+      tf.dispose([...new Set([r.eps, r.attention, ref, attention])].filter((x) => x !== eps));
+    }
   };
   /** Latents [B,C,h,w] -> images [B,3,H,W] in [0,1], forward only. */
   const toImages = async (z: tf.Tensor4D): Promise<tf.Tensor4D> => {
@@ -172,8 +230,10 @@ export async function sampleGuided(o: GuidedOptions): Promise<GuidedResult> {
       let x0Kept: tf.Tensor4D | null = null;
       const xin = sched.scaleModelInput(state, x, t) as tf.Tensor4D;
       let eps0: tf.Tensor4D;
+      let withSag: tf.Tensor4D | null = null;
       try {
-        eps0 = await modelEps(xin, t);
+        if (sagScale > 0) ({ eps: eps0, sag: withSag } = await sagEps(xin, t, i));
+        else eps0 = await modelEps(xin, t);
       } catch (e) {
         if (xin !== x) xin.dispose();
         throw e;
@@ -181,11 +241,11 @@ export async function sampleGuided(o: GuidedOptions): Promise<GuidedResult> {
       let prev: tf.Tensor4D;
       try {
         prev = tf.tidy(() => {
-          let eps = eps0;
-          if (eps.shape.join() !== xin.shape.join()) throw new GuidanceError(`the UNet returned shape [${eps.shape.join(', ')}] for latents [${xin.shape.join(', ')}] at step ${i + 1} (t=${t})`);
+          let eps = withSag ?? eps0;
+          if (eps0.shape.join() !== xin.shape.join()) throw new GuidanceError(`the UNet returned shape [${eps0.shape.join(', ')}] for latents [${xin.shape.join(', ')}] at step ${i + 1} (t=${t})`);
           if (guided) {
             const a = sched.alphaBar(t);
-            const r = brainGuidance({ unet: o.unet, decode: o.decode, score: o.score!, x: xin, eps, t, alphaBar: a, guidanceScale: scale, gradient, context: cond, vaeScalingFactor: sf, scoreSize, predictionType: sched.config.predictionType });
+            const r = brainGuidance({ unet: o.unet, decode: o.decode, score: o.score!, x: xin, eps: eps0, t, alphaBar: a, guidanceScale: scale, gradient, context: cond, vaeScalingFactor: sf, scoreSize, predictionType: sched.config.predictionType });
             if (!allFinite(r.g)) throw new GuidanceError(`the guidance gradient is not finite at step ${i + 1} of ${timesteps.length} (t=${t}); lower guidanceScale or check the score`);
             gradNorm = (tf.norm(r.g).dataSync() as Float32Array)[0]!;
             score = r.score;
@@ -203,6 +263,7 @@ export async function sampleGuided(o: GuidedOptions): Promise<GuidedResult> {
         });
       } finally {
         eps0.dispose();
+        withSag?.dispose();
         if (xin !== x) xin.dispose();
       }
       const res = { prev, x0: x0Kept as unknown as tf.Tensor4D, next: next as unknown as SchedulerState };

@@ -2,7 +2,9 @@
  * Stable Diffusion (2.1-base and alike) in the ONNX layout that `optimum-cli export onnx`
  * writes and diffusers.js reads. Forward passes run through onnxruntime-node; the gradient
  * path (guidance) runs the same ONNX graphs as tfjs ops through the differentiable executor
- * (lib/backbones/onnx-graph), folded for static shapes.
+ * (lib/backbones/onnx-graph), folded for static shapes. Self-attention guidance needs the UNet's
+ * mid-block self-attention probabilities as the extra output `mid_attention_probs`
+ * (data-prep/add-sag-output.py adds it to an optimum export); `hasAttention` says whether it is there.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,6 +18,11 @@ import { makeScheduler, SD21_SCHEDULER_CONFIG, schedulerConfigFromJson, type Sch
 import type { DecodeFn, GuidanceGradient, ScoreFn, UNetFn } from './guidance.js';
 import { sampleGuided, type GuidedOptions, type GuidedResult } from './sampling.js';
 
+/** Name of the UNet output with the mid-block self-attention probabilities that SAG needs ([B,heads,N,N] or [B*heads,N,N]). */
+export const SD_ATTENTION_OUTPUT = 'mid_attention_probs';
+/** How to give an exported SD UNet its attention output. */
+export const SD_ATTENTION_FIX = `add it with \`/usr/bin/python3 data-prep/add-sag-output.py --unet <sd folder>/unet/model.onnx\` (Debian python3-onnx), or sample without self-attention guidance (sagScale: 0)`;
+
 /** The folder layout a Stable Diffusion ONNX export must have (optimum-cli export onnx --model stabilityai/stable-diffusion-2-1-base). */
 export const SD_ONNX_LAYOUT = [
   'model_index.json',
@@ -24,7 +31,7 @@ export const SD_ONNX_LAYOUT = [
   'tokenizer/vocab.json',
   'tokenizer/merges.txt',
   'tokenizer/special_tokens_map.json (optional: pad token)',
-  'unet/model.onnx                   (+ unet/model.onnx_data for the external weights)',
+  'unet/model.onnx                   (+ unet/model.onnx_data for the external weights; output mid_attention_probs for SAG)',
   'vae_decoder/model.onnx',
   'vae_decoder/config.json           (optional: scaling_factor, default 0.18215)',
 ].join('\n  ');
@@ -115,6 +122,18 @@ export class StableDiffusionOnnx {
     return new StableDiffusionOnnx(layout, tokenizer, ort, te, un, vd);
   }
 
+  /** True when the UNet has the output `mid_attention_probs` (the mid-block self-attention), so SAG can run. */
+  get hasAttention(): boolean {
+    return this.unetSession.outputNames.includes(SD_ATTENTION_OUTPUT);
+  }
+
+  /** Throws a FileFormatError naming the UNet file, its outputs and the fix when it has no attention output (SAG cannot run). */
+  requireAttention(): void {
+    if (!this.hasAttention) {
+      throw new FileFormatError(this.layout.unet, `a UNet with the output ${SD_ATTENTION_OUTPUT} (its mid-block self-attention probabilities, which self-attention guidance needs)`, `outputs ${this.unetSession.outputNames.join(', ')}`, SD_ATTENTION_FIX);
+    }
+  }
+
   /** Latent channels the UNet expects (4 for SD). */
   get latentChannels(): number {
     const d = onnxSessionMeta(this.unetSession, 'input').find((m) => m.name === 'sample')?.shape?.[1];
@@ -150,10 +169,26 @@ export class StableDiffusionOnnx {
 
   /** UNet forward through onnxruntime: latents [B,4,h,w], timestep, context [B,L,D] -> eps [B,4,h,w]. */
   async unet(latents: tf.Tensor4D, t: number, context: tf.Tensor3D): Promise<tf.Tensor4D> {
-    const meta = onnxSessionMeta(this.unetSession, 'input').find((m) => m.name === 'timestep');
-    const out = await this.unetSession.run({ sample: this.toOrt(latents), timestep: this.timestepTensor(t, latents.shape[0], meta), encoder_hidden_states: this.toOrt(context) });
-    const y = out['out_sample'] ?? out[this.unetSession.outputNames[0]!]!;
+    const name = this.unetSession.outputNames.includes('out_sample') ? 'out_sample' : this.unetSession.outputNames[0]!;
+    const out = await this.unetSession.run(this.unetFeeds(latents, t, context), [name]);
+    const y = out[name]!;
     return tf.tensor4d(y.data as Float32Array, y.dims as [number, number, number, number]);
+  }
+
+  /** UNet forward with its mid-block self-attention, through onnxruntime: eps [B,4,h,w] and attention [B,heads,N,N] (or [B*heads,N,N], as exported). */
+  async unetWithAttention(latents: tf.Tensor4D, t: number, context: tf.Tensor3D): Promise<{ eps: tf.Tensor4D; attention: tf.Tensor }> {
+    this.requireAttention();
+    const name = this.unetSession.outputNames.includes('out_sample') ? 'out_sample' : this.unetSession.outputNames[0]!;
+    const out = await this.unetSession.run(this.unetFeeds(latents, t, context), [name, SD_ATTENTION_OUTPUT]);
+    const y = out[name]!;
+    const a = out[SD_ATTENTION_OUTPUT]!;
+    if (a.type !== 'float32') throw new FileFormatError(this.layout.unet, `a float32 ${SD_ATTENTION_OUTPUT}`, `${a.type}`, 'export the UNet in float32 (the default)');
+    return { eps: tf.tensor4d(y.data as Float32Array, y.dims as [number, number, number, number]), attention: tf.tensor(a.data as Float32Array, a.dims as number[]) };
+  }
+
+  private unetFeeds(latents: tf.Tensor4D, t: number, context: tf.Tensor3D): Record<string, ortTypes.Tensor> {
+    const meta = onnxSessionMeta(this.unetSession, 'input').find((m) => m.name === 'timestep');
+    return { sample: this.toOrt(latents), timestep: this.timestepTensor(t, latents.shape[0], meta), encoder_hidden_states: this.toOrt(context) };
   }
 
   /** VAE decoder forward through onnxruntime: latents [B,4,h,w] (already divided by the scaling factor) -> images [B,3,8h,8w] in about [-1,1]. */
@@ -192,7 +227,8 @@ export class StableDiffusionOnnx {
   /**
    * Brain-guided generation with BrainDiVE's defaults: SD at 512^2 (latents 64^2), empty prompt, no
    * classifier-free guidance, 50 DPM-Solver++ steps; images [B,3,H,W] in [0,1]. Forward passes run
-   * through onnxruntime, the guidance gradient through the differentiable executor.
+   * through onnxruntime, the guidance gradient through the differentiable executor. Self-attention guidance
+   * runs with sagScale > 0 (BrainDiVE: 0.75; default 0 here, the plain SD sampler) and needs the UNet's attention output.
    */
   async generate(opts: {
     score?: ScoreFn;
@@ -208,9 +244,14 @@ export class StableDiffusionOnnx {
     batch?: number;
     seed?: number;
     gradient?: GuidanceGradient;
+    /** Self-attention guidance scale (0, the default: off; BrainDiVE: 0.75). */
+    sagScale?: number;
   } & Pick<GuidedOptions, 'callback' | 'progress'> = {}): Promise<GuidedResult> {
     const size = opts.size ?? 512;
     if (size % 8 !== 0) throw new Error(`generate: size must be a multiple of 8, got ${size}`);
+    const sagScale = opts.sagScale ?? 0;
+    if (sagScale > 0) this.requireAttention(); // sampleGuided checks the scale itself
+
     const B = opts.batch ?? 1;
     const side = size / 8;
     const guided = !!opts.score && (opts.guidanceScale ?? 0) !== 0;
@@ -243,6 +284,8 @@ export class StableDiffusionOnnx {
         cond,
         uncond,
         cfgScale: opts.cfgScale,
+        sagScale: opts.sagScale,
+        unetWithAttention: sagScale > 0 ? (x, t, c) => this.unetWithAttention(x, t, c!) : undefined,
         vaeScalingFactor: this.layout.vaeScalingFactor,
         callback: opts.callback,
         progress: opts.progress,

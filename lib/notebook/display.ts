@@ -1,17 +1,21 @@
 /**
  * Inline display helpers for notebooks: HTML, Markdown, text, PNG/JPEG, SVG, JSON, Plotly
- * figures and Vega-Lite charts. Inside the brainnet-ts kernel each call becomes a notebook
+ * figures, Vega-Lite charts and 3-D surface views. Inside the brainnet-ts kernel each call becomes a notebook
  * output (a MIME bundle); outside one it prints a one-line summary so scripts still run.
  */
 import * as fs from 'node:fs';
 import { kernelHook, newDisplayId, type MimeBundle } from './kernel-hook.js';
+import { BRAINNET_META, inlineScriptLoader, whenScriptJs, type InlineScript } from './scripts.js';
+import { scriptJson } from './script-text.js';
+import { brain3dBundle, brain3dLoaderBundle, type Brain3dDisplayOptions, type Brain3dPayload } from './brain3d.js';
 
-/** The MIME type that carries a Plotly figure's JSON (understood by JupyterLab's Plotly renderer). */
+export { BRAINNET_META } from './scripts.js';
+export { scriptJson, scriptSafe } from './script-text.js';
+
+/** The MIME type that carries a Plotly figure's JSON (JupyterLab's Plotly renderer); read from older notebooks, no longer written. */
 export const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
 /** The MIME type that carries a Vega-Lite spec (v5 renderer name; the data is the spec). */
 export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
-/** Output metadata key brainnet puts on its own outputs (e.g. `{ plotlyBundle: true }`). */
-export const BRAINNET_META = 'brainnet';
 
 /** A Plotly figure: traces, optional layout and config (plain JSON). */
 export interface PlotlyFigure {
@@ -54,6 +58,8 @@ export interface Displayer {
   json(obj: unknown): void;
   /** Shows an interactive Plotly figure; the plotly.js bundle is inlined once per kernel process. */
   plotly(figure: PlotlyFigure, opts?: PlotlyDisplayOptions): void;
+  /** Shows both hemispheres in 3-D (NiiVue, WebGL2) from a payload of `brain3dFigure` / `paperBrain3d`; the viewer is inlined once per kernel process. */
+  brain3d(payload: Brain3dPayload, opts?: Brain3dDisplayOptions): void;
   /** Compiles a Vega-Lite spec and shows it rendered headless to SVG (default) or PNG. */
   vegaLite(spec: object, opts?: VegaLiteDisplayOptions): Promise<void>;
   /** Shows a ready-made MIME bundle (`{ 'text/plain': ..., 'image/png': base64, ... }`). */
@@ -168,58 +174,59 @@ export function jsonBundle(obj: unknown): MimeBundle {
   return { data: { 'application/json': value, 'text/plain': text }, metadata: {} };
 }
 
-/** Escapes text for safe use inside an HTML <script> element (no `</script>` or `<!--`). */
-export function scriptSafe(js: string): string {
-  return js.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
-}
 
-/** JSON text that can sit inside a <script> element. */
-export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-/** Absolute path of the plotly.js-dist bundle (several MB, defines window.Plotly). */
+/** Absolute path of the plotly.js-dist bundle (10 MB of text, defines window.Plotly). */
 export function plotlyBundlePath(): string {
   return require.resolve('plotly.js-dist/plotly.js');
 }
 
-/** The plotly.js bundle as an inline `<script>` element (no external URL). */
+/** plotly.js as an inlined bundle: its header names the version and licence. */
+export const PLOTLY_SCRIPT: InlineScript = {
+  name: 'plotly',
+  global: 'Plotly',
+  get banner() {
+    const head = fs.readFileSync(plotlyBundlePath(), 'utf8').slice(0, 300);
+    return `plotly.js v${/plotly\.js v([\w.-]+)/.exec(head)?.[1] ?? '?'} (plotly.js-dist, MIT licence)`;
+  },
+  source: () => fs.readFileSync(plotlyBundlePath(), 'utf8'),
+};
+
+/** The plotly.js loader `<script>`: the bundle gzipped and base64-encoded inline (no external URL), unpacked once per page. */
 export function plotlyBundleScript(): string {
-  const src = fs.readFileSync(plotlyBundlePath(), 'utf8');
-  return `<script type="text/javascript">/* plotly.js-dist, inlined by brainnet */\n${scriptSafe(src)}\n</script>`;
+  return inlineScriptLoader(PLOTLY_SCRIPT);
 }
 
-/** HTML that draws `figure` into a fresh div with `window.Plotly` (which must already be defined). */
+/** HTML that draws `figure` into a fresh div once plotly.js is loaded in the page (by {@link plotlyBundleScript}). */
 export function plotlyFigureHtml(figure: PlotlyFigure, id: string = newDisplayId('plotly'), opts: PlotlyDisplayOptions = {}): string {
   const layoutHeight = typeof figure.layout?.height === 'number' ? `${figure.layout.height}px` : undefined;
   const height = opts.height ?? layoutHeight ?? '450px';
   const width = opts.width ?? '100%';
   const config = { responsive: true, ...(figure.config ?? {}) };
+  const draw = `function(P,el){el.textContent='';P.newPlot(el,${scriptJson(figure.data ?? [])},${scriptJson(figure.layout ?? {})},${scriptJson(config)});}`;
   return (
     `<div id="${id}" class="plotly-graph-div" style="width:${width};height:${height};"></div>\n` +
-    `<script type="text/javascript">(function(){var el=document.getElementById(${JSON.stringify(id)});` +
-    `if(!window.Plotly){el.textContent='[plotly figure: plotly.js not loaded; run the notebook from the top]';return;}` +
-    `window.Plotly.newPlot(el,${scriptJson(figure.data ?? [])},${scriptJson(figure.layout ?? {})},${scriptJson(config)});})();</script>`
+    `<script type="text/javascript">${whenScriptJs({ name: PLOTLY_SCRIPT.name, global: PLOTLY_SCRIPT.global, elId: id, label: 'plotly figure', draw })}</script>`
   );
 }
 
-/** MIME bundle for a Plotly figure: the figure JSON (PLOTLY_MIME), HTML that draws it, and a text summary. */
+/**
+ * MIME bundle for a Plotly figure: HTML that draws it (one copy of the figure; JupyterLab, Jupyter Notebook and VS Code
+ * run it in a trusted notebook), a text summary, and `{ brainnet: { plotly: true } }` in its metadata.
+ */
 export function plotlyBundle(figure: PlotlyFigure, opts: PlotlyDisplayOptions = {}): MimeBundle {
   if (!figure || !Array.isArray(figure.data)) {
     throw new Error(`display.plotly: expected a figure { data: [...traces], layout?, config? }, found ${figure === null ? 'null' : typeof figure}${figure && typeof figure === 'object' ? ` with keys [${Object.keys(figure).join(', ')}]` : ''}; wrap your traces as { data: [trace] }`);
   }
-  const json = { data: figure.data, layout: figure.layout ?? {}, ...(figure.config ? { config: figure.config } : {}) };
   return {
     data: {
-      [PLOTLY_MIME]: JSON.parse(JSON.stringify(json)),
       'text/html': plotlyFigureHtml(figure, undefined, opts),
       'text/plain': `[plotly figure: ${figure.data.length} trace${figure.data.length === 1 ? '' : 's'}]`,
     },
-    metadata: {},
+    metadata: { [BRAINNET_META]: { plotly: true } },
   };
 }
 
-/** The output that defines window.Plotly: the inlined bundle, flagged in metadata so renderers can skip it. */
+/** The output that defines window.Plotly: the inlined, compressed bundle, flagged in metadata so renderers can skip it. */
 export function plotlyLoaderBundle(): MimeBundle {
   return {
     data: { 'text/html': plotlyBundleScript(), 'text/plain': '[plotly.js loaded]' },
@@ -272,20 +279,26 @@ export async function renderVegaLite(spec: object, opts: VegaLiteDisplayOptions 
 type Send = (bundle: MimeBundle) => void;
 
 const PLOTLY_LOADED = Symbol.for('brainnet.notebook.plotlyLoaded');
+const BRAIN3D_LOADED = Symbol.for('brainnet.notebook.brain3dLoaded');
 
-/** Sends the plotly.js bundle as its own output the first time it is needed in this kernel process. */
-function ensurePlotlyLoaded(): void {
+/** Sends a bundle's loader as its own output the first time it is needed in this kernel process. */
+function ensureLoaded(flag: symbol, loader: () => MimeBundle): void {
   const hook = kernelHook();
   if (!hook) return;
-  const g = globalThis as { [PLOTLY_LOADED]?: boolean };
-  if (g[PLOTLY_LOADED]) return;
-  hook.display(plotlyLoaderBundle(), false);
-  g[PLOTLY_LOADED] = true;
+  const g = globalThis as Record<symbol, boolean | undefined>;
+  if (g[flag]) return;
+  hook.display(loader(), false);
+  g[flag] = true;
 }
 
 /** Forgets that plotly.js was sent (for tests, or after a front end lost its outputs). */
 export function resetPlotlyLoaded(): void {
-  delete (globalThis as { [PLOTLY_LOADED]?: boolean })[PLOTLY_LOADED];
+  delete (globalThis as Record<symbol, boolean | undefined>)[PLOTLY_LOADED];
+}
+
+/** Forgets that the 3-D viewer (NiiVue) was sent (for tests, or after a front end lost its outputs). */
+export function resetBrain3dLoaded(): void {
+  delete (globalThis as Record<symbol, boolean | undefined>)[BRAIN3D_LOADED];
 }
 
 function summaryLine(bundle: MimeBundle): string {
@@ -305,7 +318,12 @@ function makeDisplayer(send: Send): Displayer {
     json: (obj) => send(jsonBundle(obj)),
     plotly: (figure, opts) => {
       const bundle = plotlyBundle(figure, opts);
-      ensurePlotlyLoaded();
+      ensureLoaded(PLOTLY_LOADED, plotlyLoaderBundle);
+      send(bundle);
+    },
+    brain3d: (payload, opts) => {
+      const bundle = brain3dBundle(payload, opts);
+      ensureLoaded(BRAIN3D_LOADED, brain3dLoaderBundle);
       send(bundle);
     },
     vegaLite: async (spec, opts) => {

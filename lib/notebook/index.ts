@@ -2,3 +2,5 @@
 export * from './kernel-hook.js';
 export * from './display.js';
 export * from './progress.js';
+export * from './brain3d.js';
+export { inlineScriptLoader, whenScriptJs, packedScript, type InlineScript } from './scripts.js';

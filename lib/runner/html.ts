@@ -1,19 +1,24 @@
 /**
  * Renders an executed notebook as one self-contained HTML page: Markdown rendered, code,
- * streams, HTML, images as data URIs, SVG inline, Plotly figures drawn by a plotly.js bundle
- * inlined exactly once, and errors. Nothing is loaded from an external URL.
+ * streams, HTML, images as data URIs, SVG inline, Plotly figures and 3-D surface views drawn by
+ * their bundles (plotly.js; NiiVue and the viewer), each inlined exactly once in the page's head,
+ * compressed, and errors. Nothing is loaded from an external URL.
  */
 import type { NotebookOutput } from './jupyter-client.js';
 import { stripAnsi } from './jupyter-client.js';
 import { BRAINNET_META, PLOTLY_MIME, plotlyBundleScript, plotlyFigureHtml, type PlotlyFigure } from '../notebook/display.js';
+import { BRAIN3D_SCRIPT } from '../notebook/brain3d.js';
+import { inlineScriptLoader } from '../notebook/scripts.js';
 import { sourceText, type Notebook, type NotebookCell } from './nbformat.js';
 
 /** Options for {@link renderNotebookHtml}. */
 export interface HtmlOptions {
   /** Page title (default: the notebook's metadata title, else 'notebook'). */
   title?: string;
-  /** The plotly.js `<script>` to inline when the notebook has Plotly outputs (default: plotly.js-dist's bundle). */
+  /** The plotly.js `<script>` to inline when the notebook has Plotly outputs (default: plotly.js-dist's bundle, compressed). */
   plotlyScript?: () => string;
+  /** The 3-D viewer's `<script>` to inline when the notebook has 3-D views (default: NiiVue and the viewer, compressed). */
+  brain3dScript?: () => string;
 }
 
 /** Escapes text for HTML element content and attribute values. */
@@ -38,16 +43,34 @@ export function applyCarriageReturns(s: string): string {
     .join('\n');
 }
 
-/** True for the output that only carries the plotly.js bundle (brainnet's loader output). */
-export function isPlotlyLoader(o: NotebookOutput): boolean {
-  if (o.output_type !== 'display_data' && o.output_type !== 'execute_result') return false;
-  const meta = o.metadata?.[BRAINNET_META] as { plotlyBundle?: boolean } | undefined;
-  return meta?.plotlyBundle === true;
+type BrainnetMeta = { plotlyBundle?: boolean; plotly?: boolean; brain3dBundle?: boolean; brain3d?: boolean };
+
+/** brainnet's own flags on an output's metadata (which bundle it loads, or which kind of figure it is). */
+function brainnetMeta(o: NotebookOutput): BrainnetMeta {
+  if (o.output_type !== 'display_data' && o.output_type !== 'execute_result') return {};
+  return (o.metadata?.[BRAINNET_META] as BrainnetMeta | undefined) ?? {};
 }
 
-/** True when any output of the notebook is a Plotly figure. */
+/** True for the output that only carries the plotly.js bundle (brainnet's loader output). */
+export function isPlotlyLoader(o: NotebookOutput): boolean {
+  return brainnetMeta(o).plotlyBundle === true;
+}
+
+/** True for the output that only carries the 3-D viewer's bundle (NiiVue and the viewer script). */
+export function isBrain3dLoader(o: NotebookOutput): boolean {
+  return brainnetMeta(o).brain3dBundle === true;
+}
+
+const outputs = (nb: Notebook) => nb.cells.flatMap((c) => c.outputs ?? []);
+
+/** True when any output of the notebook is a Plotly figure (brainnet's, or an older notebook's Plotly JSON). */
 export function hasPlotly(nb: Notebook): boolean {
-  return nb.cells.some((c) => (c.outputs ?? []).some((o) => (o.output_type === 'display_data' || o.output_type === 'execute_result') && PLOTLY_MIME in o.data));
+  return outputs(nb).some((o) => brainnetMeta(o).plotly === true || ((o.output_type === 'display_data' || o.output_type === 'execute_result') && PLOTLY_MIME in o.data));
+}
+
+/** True when any output of the notebook is a 3-D surface view. */
+export function hasBrain3d(nb: Notebook): boolean {
+  return outputs(nb).some((o) => brainnetMeta(o).brain3d === true);
 }
 
 type Markdown = (md: string) => string;
@@ -65,10 +88,11 @@ export function renderOutput(o: NotebookOutput, md: Markdown): string {
     }
     case 'display_data':
     case 'execute_result': {
-      if (isPlotlyLoader(o)) return '';
+      if (isPlotlyLoader(o) || isBrain3dLoader(o)) return '';
       const d = o.data;
       let body: string;
       if (d[PLOTLY_MIME]) {
+        // an older notebook's Plotly output (figure JSON; its HTML expected plotly.js loaded synchronously): drawn anew
         const fig = d[PLOTLY_MIME] as PlotlyFigure;
         body = plotlyFigureHtml(fig, `brainnet-plot-${++plotCounter}`);
       } else if (d['text/html'] !== undefined) body = text(d['text/html']);
@@ -132,12 +156,14 @@ export async function renderNotebookHtml(nb: Notebook, opts: HtmlOptions = {}): 
   const { marked } = await import('marked');
   const md: Markdown = (s) => marked.parse(s, { async: false, gfm: true }) as string;
   const title = opts.title ?? (typeof nb.metadata?.title === 'string' ? (nb.metadata.title as string) : 'notebook');
+  // each bundle once, in the head, whether or not the notebook kept its loader output
   const plotly = hasPlotly(nb) ? (opts.plotlyScript ?? plotlyBundleScript)() : '';
+  const brain3d = hasBrain3d(nb) ? (opts.brain3dScript ?? (() => inlineScriptLoader(BRAIN3D_SCRIPT)))() : '';
   const cells = nb.cells
     .map((c) => (c.cell_type === 'markdown' ? renderMarkdownCell(c, md) : c.cell_type === 'code' ? renderCodeCell(c, md) : `<div class="cell raw"><pre>${escapeHtml(sourceText(c.source))}</pre></div>`))
     .join('\n');
   return (
     `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta name="viewport" content="width=device-width, initial-scale=1">\n` +
-    `<title>${escapeHtml(title)}</title>\n<style>${CSS}</style>\n${plotly}\n</head>\n<body>\n${cells}\n</body>\n</html>\n`
+    `<title>${escapeHtml(title)}</title>\n<style>${CSS}</style>\n${plotly}\n${brain3d}\n</head>\n<body>\n${cells}\n</body>\n</html>\n`
   );
 }

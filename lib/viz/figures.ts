@@ -7,6 +7,7 @@ import { colormap, colorSquare, layerArgmaxEntropy, layerEntropyColor, type Rgb 
 import { type Flatmap, type FlatmapOptions, FlatmapError, flatmap, renderFlatmapPng } from './flatmap/index.js';
 import type { FlatLayout } from './layout.js';
 import { toMatrix, type MatrixInput } from '../core/matrix.js';
+import { palettePng, type PalettePngOptions } from '../io/image.js';
 
 /** Options shared by the selector figures (ROI outlines and labels, title, ...). */
 export type FigureOptions = Pick<FlatmapOptions, 'rois' | 'outlines' | 'roiLabels' | 'title' | 'key' | 'underlay' | 'background' | 'hemi'>;
@@ -143,10 +144,15 @@ async function toDrawable(img: GridImage): Promise<import('canvas').Image | impo
   return c;
 }
 
-const encode = (c: import('canvas').Canvas): Uint8Array => { const b = c.toBuffer('image/png'); return new Uint8Array(b.buffer, b.byteOffset, b.byteLength); };
+/** PNG bytes of a canvas; indexed (palette) when asked. */
+async function encode(c: import('canvas').Canvas, palette?: boolean | PalettePngOptions): Promise<Uint8Array> {
+  const b = c.toBuffer('image/png');
+  const png = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return palette ? palettePng(png, palette === true ? {} : palette) : png;
+}
 
 /** A grid of images as PNG: `cols` per row, each fitted into a `cell`-pixel square (default 160), with an optional label under each and a title. */
-export async function imageGrid(images: GridImage[], opts: { cols?: number; labels?: string[]; cell?: number; title?: string; rowLabels?: string[] } = {}): Promise<Uint8Array> {
+export async function imageGrid(images: GridImage[], opts: { cols?: number; labels?: string[]; cell?: number; title?: string; rowLabels?: string[]; palette?: boolean | PalettePngOptions } = {}): Promise<Uint8Array> {
   if (!images.length) throw new FlatmapError('imageGrid: no images');
   const { createCanvas } = await import('canvas');
   const cols = Math.max(1, Math.min(opts.cols ?? Math.ceil(Math.sqrt(images.length)), images.length));
@@ -178,11 +184,11 @@ export async function imageGrid(images: GridImage[], opts: { cols?: number; labe
       ctx.fillText(opts.rowLabels[r]!, left - 4, y + cell / 2, left - 6);
     }
   });
-  return encode(canvas);
+  return encode(canvas, opts.palette);
 }
 
 /** A panel of figures side by side as PNG: each flatmap is rendered at `width` × `height` (default 900 × 450); PNG bytes are placed as they are. */
-export async function comparePanel(figures: (Flatmap | Uint8Array)[], opts: { labels?: string[]; width?: number; height?: number; cols?: number; title?: string } = {}): Promise<Uint8Array> {
+export async function comparePanel(figures: (Flatmap | Uint8Array)[], opts: { labels?: string[]; width?: number; height?: number; cols?: number; title?: string; palette?: boolean | PalettePngOptions } = {}): Promise<Uint8Array> {
   if (!figures.length) throw new FlatmapError('comparePanel: no figures');
   const pngs = await Promise.all(figures.map((f) => (f instanceof Uint8Array ? f : renderFlatmapPng(f, { width: opts.width ?? 900, height: opts.height ?? 450 }))));
   const { createCanvas, loadImage } = await import('canvas');
@@ -201,7 +207,7 @@ export async function comparePanel(figures: (Flatmap | Uint8Array)[], opts: { la
     if (opts.labels?.[i]) { ctx.font = `bold ${font}px sans-serif`; ctx.fillStyle = '#222'; ctx.fillText(opts.labels[i]!, x + cw / 2, y + labelH / 2); }
     ctx.drawImage(img, x + (cw - img.width) / 2, y + labelH);
   });
-  return encode(canvas);
+  return encode(canvas, opts.palette);
 }
 
 // ---------------------------------------------------------------------------------------- training curves

@@ -4,3 +4,4 @@ export * from './layout.js';
 export * from './flatmap/index.js';
 export * from './figures.js';
 export * from './paper.js';
+export * from './brain3d.js';

@@ -1,11 +1,13 @@
 /**
  * The paper's figures ("Brain Decodes Deep Nets", Yang, Gee & Shi, CVPR 2024) as one call each, from a fitted
  * encoder given as a plain object (what `fitEncoder` returns, or arrays from anywhere) and a flat layout.
- * Each call returns a `PaperFigure`: the PNG bytes, and the flatmap(s) behind it so that `paperPlotly` can
- * make the same figure interactive. `writePaperFigures` saves them as `<name>.png`.
+ * Each call returns a `PaperFigure`: the PNG bytes, and the flatmap(s) behind it, so that `paperPlotly` can make the
+ * same figure interactive in 2-D and `paperBrain3d` can put it on the cortex in 3-D (`display.brain3d`), in the same
+ * colours. `writePaperFigures` saves them as `<name>.png`.
  */
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { palettePng } from '../io/image.js';
 import { ROI_FILES } from '../data/rois.js';
 import { toMatrix, type MatrixInput } from '../core/matrix.js';
 import { meanFinite, summariseByRoi } from '../encoding/metrics.js';
@@ -13,6 +15,8 @@ import { layerSelectorFigure, spaceSelectorFigure, scaleSelectorFigure, r2Figure
   trainingCurves, type GridImage, type TrainingHistory } from './figures.js';
 import { type Flatmap, FlatmapError, flatmap, renderFlatmapPng, flatmapPlotly2d, isNoRoi, type PlotlyFlatmap } from './flatmap/index.js';
 import type { FlatLayout } from './layout.js';
+import { brain3dFigure, type Brain3dOptions, type Brain3dOverlayInput, type BrainSurfaces } from './brain3d.js';
+import type { Brain3dPayload } from '../notebook/brain3d.js';
 
 /** The parts of a fitted encoder (`fitEncoder`'s result) that the paper's figures read. N = nLh + nRh vertices, L layers. */
 export interface EncoderFitLike {
@@ -46,6 +50,11 @@ export interface PaperFigureOptions {
   width?: number;
   /** Title override. */
   title?: string;
+  /**
+   * PNG encoding: 'palette' (default) is an indexed PNG of at most 256 colours (`palettePng`), 3–4× smaller with no
+   * visible change on flatmaps, so notebooks that show many figures stay light; 'full' is node-canvas's 32-bit PNG.
+   */
+  png?: 'palette' | 'full';
 }
 
 /** One paper figure: a name (the PNG's file name), its PNG bytes, and the flatmap(s) it draws. */
@@ -78,28 +87,31 @@ function checkLength(a: ArrayLike<number> | undefined, N: number, what: string):
 
 const layerNames = (fit: EncoderFitLike) => (fit.layers?.length ? [...fit.layers] : undefined);
 
-async function single(name: string, map: Flatmap, width: number): Promise<PaperFigure> {
-  return { name, title: map.title ?? name, png: await renderFlatmapPng(map, { width }), map };
+/** Whether figures are encoded as palette PNGs (the default). */
+const palette = (opts: { png?: 'palette' | 'full' }) => (opts.png ?? 'palette') === 'palette';
+
+async function single(name: string, map: Flatmap, opts: PaperFigureOptions): Promise<PaperFigure> {
+  return { name, title: map.title ?? name, png: await renderFlatmapPng(map, { width: opts.width ?? 1400, palette: palette(opts) }), map };
 }
 
 /** Layer selector: argmax layer on coolwarm (early blue, late red), darkened by normalised entropy, with a 2-D colour key. */
 export async function paperLayerSelector(fit: EncoderFitLike, layout: FlatLayout, opts: PaperFigureOptions = {}): Promise<PaperFigure> {
   const names = layerNames(fit);
   const map = layerSelectorFigure(fit.selectors.layer, layout, { ...roiOpts(layout, opts), title: opts.title ?? 'Layer selector', layerNames: names });
-  return single('layer_selector', map, opts.width ?? 1400);
+  return single('layer_selector', map, opts);
 }
 
 /** Space selector: the image position each vertex reads, on a 2-D colour square. */
 export async function paperSpaceSelector(fit: EncoderFitLike, layout: FlatLayout, opts: PaperFigureOptions = {}): Promise<PaperFigure> {
   const map = spaceSelectorFigure(fit.selectors.space, layout, { ...roiOpts(layout, opts), title: opts.title ?? 'Space selector' });
-  return single('space_selector', map, opts.width ?? 1400);
+  return single('space_selector', map, opts);
 }
 
 /** Scale selector on PuOr, from local patch tokens (0) to the global token (1). */
 export async function paperScaleSelector(fit: EncoderFitLike, layout: FlatLayout, opts: PaperFigureOptions = {}): Promise<PaperFigure> {
   checkLength(fit.selectors.scale, vertexCount(layout), 'selectors.scale');
   const map = scaleSelectorFigure(fit.selectors.scale, layout, { ...roiOpts(layout, opts), title: opts.title ?? 'Scale selector' });
-  return single('scale_selector', map, opts.width ?? 1400);
+  return single('scale_selector', map, opts);
 }
 
 /** Validation R² on Reds (or the noise-normalised score with `metric: 'score'`). */
@@ -109,14 +121,14 @@ export async function paperR2(fit: EncoderFitLike, layout: FlatLayout, opts: Pap
   checkLength(v, vertexCount(layout), useScore ? 'score' : 'r2');
   const map = r2Figure(v!, layout, { ...roiOpts(layout, opts), vmax: opts.vmax, label: useScore ? 'score (% of noise ceiling)' : 'R²',
     title: opts.title ?? (useScore ? 'Noise-normalised score' : 'Validation R²') });
-  return single(useScore ? 'score' : 'r2', map, opts.width ?? 1400);
+  return single(useScore ? 'score' : 'r2', map, opts);
 }
 
 /** The channel clusters (vertex weight vectors grouped into up to 20 clusters) on tab20. */
 export async function paperClusters(fit: EncoderFitLike, layout: FlatLayout, opts: PaperFigureOptions = {}): Promise<PaperFigure> {
   checkLength(fit.clusters, vertexCount(layout), 'clusters');
   const map = clusterFigure(fit.clusters!, layout, { ...roiOpts(layout, opts), title: opts.title ?? 'Channel clusters' });
-  return single('channel_clusters', map, opts.width ?? 1400);
+  return single('channel_clusters', map, opts);
 }
 
 /** One flatmap per layer of that layer's selector weight (viridis, shared limits), as a grid of `cols` maps (default 3). */
@@ -125,30 +137,32 @@ export async function paperPerLayer(fit: EncoderFitLike, layout: FlatLayout, opt
   const maps = perLayerFigures(fit.selectors.layer, layout, { ...roiOpts(layout, opts), roiLabels: false, layerNames: names });
   const cols = Math.min(maps.length, opts.cols ?? 3);
   const w = Math.round((opts.width ?? 1800) / cols);
-  const png = await comparePanel(maps, { cols, width: w, height: Math.round(w * 0.62), title: opts.title ?? 'Layer selector weight, per layer' });
+  const png = await comparePanel(maps, { cols, width: w, height: Math.round(w * 0.62), title: opts.title ?? 'Layer selector weight, per layer', palette: palette(opts) });
   return { name: 'per_layer', title: opts.title ?? 'Layer selector weight, per layer', png, maps };
 }
 
 /** Top-channel images of one training image: for each ROI, the image coloured by the channels that drive that ROI most (`fit.topChannelImage`). */
-export async function paperTopChannels(fit: EncoderFitLike, imageIndex: number, rois: string[], opts: { original?: GridImage; cell?: number; title?: string } = {}): Promise<PaperFigure> {
+export async function paperTopChannels(fit: EncoderFitLike, imageIndex: number, rois: string[], opts: { original?: GridImage; cell?: number; title?: string; png?: 'palette' | 'full' } = {}): Promise<PaperFigure> {
   if (!fit.topChannelImage) throw new FlatmapError('paperTopChannels: the fit has no topChannelImage(imageIndex, roi)');
   if (!rois.length) throw new FlatmapError('paperTopChannels: no ROIs given');
   const images: GridImage[] = [], labels: string[] = [];
   if (opts.original) { images.push(opts.original); labels.push(`image ${imageIndex}`); }
   for (const r of rois) { images.push(await fit.topChannelImage(imageIndex, r)); labels.push(r); }
   const title = opts.title ?? `Top channels per ROI, training image ${imageIndex}`;
-  const png = await imageGrid(images, { cols: images.length, labels, cell: opts.cell ?? 200, title });
+  // photographs: dithered, so that smooth shading does not band
+  const png = await imageGrid(images, { cols: images.length, labels, cell: opts.cell ?? 200, title, palette: palette(opts) && { dither: 1 } });
   return { name: `top_channels_${imageIndex}`, title, png };
 }
 
 /** Training curves (loss and validation R² against step) as a Vega-Lite spec and a PNG. */
-export async function paperTrainingCurves(fit: EncoderFitLike | TrainingHistory, opts: { title?: string } = {}): Promise<PaperFigure> {
+export async function paperTrainingCurves(fit: EncoderFitLike | TrainingHistory, opts: { title?: string; png?: 'palette' | 'full' } = {}): Promise<PaperFigure> {
   const history = (Array.isArray(fit) || !('selectors' in fit) ? fit : fit.history) as TrainingHistory | undefined;
   if (!history) throw new FlatmapError('paperTrainingCurves: the fit has no history');
   const spec = trainingCurves(stripNonMetrics(history), { title: opts.title ?? 'Training' });
   const { renderVegaLite } = await import('../notebook/display.js');
   const r = await renderVegaLite(spec, { format: 'png', scale: 2 });
-  return { name: 'training_curves', title: opts.title ?? 'Training', png: r.data as Uint8Array, vegaLite: spec };
+  const png = palette(opts) ? await palettePng(r.data as Uint8Array) : (r.data as Uint8Array);
+  return { name: 'training_curves', title: opts.title ?? 'Training', png, vegaLite: spec };
 }
 
 /** Drops bookkeeping columns (epoch) so that each remaining numeric column becomes one panel. */
@@ -180,7 +194,7 @@ export async function paperModelVsRidge(fit: EncoderFitLike, layout: FlatLayout,
   ];
   const w = Math.round((opts.width ?? 1800) / 2);
   const title = opts.title ?? `Model vs ridge baseline (mean R² ${meanFinite(fit.r2).toFixed(3)} vs ${meanFinite(fit.ridge.r2).toFixed(3)})`;
-  const png = await comparePanel(maps, { cols: 2, width: w, height: Math.round(w * 0.55), title });
+  const png = await comparePanel(maps, { cols: 2, width: w, height: Math.round(w * 0.55), title, palette: palette(opts) });
   return { name: 'model_vs_ridge', title, png, maps };
 }
 
@@ -200,7 +214,7 @@ export async function paperFigures(fit: EncoderFitLike, layout: FlatLayout, opts
   if (fit.clusters) out.push(await paperClusters(fit, layout, opts));
   out.push(await paperPerLayer(fit, layout, opts));
   if (fit.ridge) out.push(await paperModelVsRidge(fit, layout, opts));
-  if (fit.history && (Array.isArray(fit.history) ? fit.history.length : true)) out.push(await paperTrainingCurves(fit));
+  if (fit.history && (Array.isArray(fit.history) ? fit.history.length : true)) out.push(await paperTrainingCurves(fit, { png: opts.png }));
   return out;
 }
 
@@ -209,6 +223,24 @@ export async function paperPlotly(fig: PaperFigure | Flatmap, opts: { height?: n
   const map = 'png' in fig ? fig.map : fig;
   if (!map) throw new FlatmapError(`paperPlotly: figure '${(fig as PaperFigure).name}' is not a single flatmap`);
   return flatmapPlotly2d(map, { height: opts.height ?? 560, hover: opts.selectors ? { selectors: opts.selectors } : undefined });
+}
+
+/**
+ * The same figure(s) on the cortex in 3-D, for `display.brain3d`: every flatmap of the given figures (a selector,
+ * R², clusters; each map of a panel) becomes one overlay of the viewer's menu, in the flatmap's colours with its key and
+ * hover values; other overlays (values, or a region such as `{ name: 'FFA', region: ['FFA-1', 'FFA-2'] }`) can join them. `surfaces` come from `subjectSurfaces(subject)` (the sphere, and white, pial or inflated when the subject
+ * has them). RGB maps (layer and space selectors) and clusters get a threshold slider on `thresholdBy` (e.g. R²).
+ */
+export function paperBrain3d(figs: PaperFigure | Brain3dOverlayInput | (PaperFigure | Brain3dOverlayInput)[], surfaces: BrainSurfaces,
+  opts: Brain3dOptions = {}): Brain3dPayload {
+  const maps: Brain3dOverlayInput[] = [];
+  for (const f of Array.isArray(figs) ? figs : [figs]) {
+    if (!('png' in f)) { maps.push(f); continue; }
+    const ms = f.map ? [f.map] : f.maps ?? [];
+    if (!ms.length) throw new FlatmapError(`paperBrain3d: figure '${f.name}' has no flatmap (image grids and curves have none)`);
+    maps.push(...ms);
+  }
+  return brain3dFigure(surfaces, maps, opts);
 }
 
 /** Writes each figure's PNG to `outDir/<prefix><name>.png` (atomically); returns the paths. */
@@ -285,13 +317,13 @@ export async function paperCompareBackbones(fits: Record<string, EncoderFitLike>
   const w = Math.round((opts.width ?? 1800) / Math.min(names.length, 3));
   const h = Math.round(w * 0.5);
   return [
-    { name: 'compare_layer_selector', title: 'Layer selector by backbone', png: await comparePanel(layerMaps, { cols: Math.min(names.length, 3), width: w, height: h, title: 'Layer selector by backbone' }), maps: layerMaps },
-    { name: 'compare_scale_selector', title: 'Scale selector by backbone', png: await comparePanel(scaleMaps, { cols: Math.min(names.length, 3), width: w, height: h, title: 'Scale selector by backbone' }), maps: scaleMaps },
+    { name: 'compare_layer_selector', title: 'Layer selector by backbone', png: await comparePanel(layerMaps, { cols: Math.min(names.length, 3), width: w, height: h, title: 'Layer selector by backbone', palette: palette(opts) }), maps: layerMaps },
+    { name: 'compare_scale_selector', title: 'Scale selector by backbone', png: await comparePanel(scaleMaps, { cols: Math.min(names.length, 3), width: w, height: h, title: 'Scale selector by backbone', palette: palette(opts) }), maps: scaleMaps },
   ];
 }
 
 /** ROI-wise scores of several backbones: rows `{ roi, <backbone>: mean }` and a grouped bar chart (Vega-Lite spec, and its PNG). */
-export async function paperRoiScores(fits: Record<string, EncoderFitLike>, rois: ArrayLike<string | null | undefined>, opts: { metric?: 'r2' | 'score'; title?: string } = {}): Promise<PaperFigure & { rows: { roi: string; n: number; [k: string]: number | string }[] }> {
+export async function paperRoiScores(fits: Record<string, EncoderFitLike>, rois: ArrayLike<string | null | undefined>, opts: { metric?: 'r2' | 'score'; title?: string; png?: 'palette' | 'full' } = {}): Promise<PaperFigure & { rows: { roi: string; n: number; [k: string]: number | string }[] }> {
   const metric = opts.metric ?? 'r2';
   const values: Record<string, ArrayLike<number>> = {};
   for (const [n, f] of Object.entries(fits)) {
@@ -316,5 +348,6 @@ export async function paperRoiScores(fits: Record<string, EncoderFitLike>, rois:
   };
   const { renderVegaLite } = await import('../notebook/display.js');
   const r = await renderVegaLite(spec, { format: 'png', scale: 2 });
-  return { name: `roi_${metric}`, title: spec.title, png: r.data as Uint8Array, vegaLite: spec, rows };
+  const png = palette(opts) ? await palettePng(r.data as Uint8Array) : (r.data as Uint8Array);
+  return { name: `roi_${metric}`, title: spec.title, png, vegaLite: spec, rows };
 }

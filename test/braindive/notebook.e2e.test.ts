@@ -34,8 +34,8 @@ describe('braindive_minimal.ipynb end to end (synthetic world, brainnet-ts kerne
     return { status: r.code, log: `${r.stdout}\n${r.stderr}`, nb: fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Notebook) : null };
   };
 
-  it('generates, plots, re-ranks and evaluates a region', () => {
-    const { status, log, nb } = run('ppa', ['region=PPA', 'nImages=5', 'steps=6']);
+  it('generates, plots, re-ranks and evaluates a region; asked for SAG, says in one line that it does not apply here', () => {
+    const { status, log, nb } = run('ppa', ['region=PPA', 'nImages=5', 'steps=6', 'sagScale=0.75']);
     assert.equal(status, 0, log);
     const outs = outputs(nb!);
     const pngs = outs.filter((o) => o.data?.['image/png']);
@@ -44,6 +44,8 @@ describe('braindive_minimal.ipynb end to end (synthetic world, brainnet-ts kerne
     const printed = outs.map(text).join('');
     assert.match(printed, /guided \d+\.\d s\/image/);
     assert.match(printed, /PPA\s+places\s+5\s+\d+\s+\d+\s+\d+\s+-?\d+\.\d\d/, printed);
+    assert.equal(printed.split('self-attention guidance does not apply in the synthetic world').length - 1, 1, printed);
+    assert.doesNotMatch(printed, /both with self-attention guidance/);
   });
 
   it('mode sd runs the paper\'s pipeline on ONNX weights: Stable Diffusion, an ONNX image encoder, CLIP zero-shot', async () => {
@@ -63,7 +65,11 @@ describe('braindive_minimal.ipynb end to end (synthetic world, brainnet-ts kerne
     assert.equal(status, 0, log);
     const outs = outputs(nb!);
     assert.ok(outs.filter((o) => o.data?.['image/png']).length >= 2);
-    assert.match(outs.map(text).join(''), /FFA\s+faces\s+2\s+\d+\s+\d+\s+\d+\s+-?\d+\.\d\d/);
+    const printed = outs.map(text).join('');
+    assert.match(printed, /FFA\s+faces\s+2\s+\d+\s+\d+\s+\d+\s+-?\d+\.\d\d/);
+    // the paper's recipe by default: self-attention guidance at 0.75 (the tiny UNet carries its attention output)
+    assert.match(printed, /self-attention guidance 0\.75/);
+    assert.match(printed, /both with self-attention guidance 0\.75/);
   });
 
   it('a region that does not exist stops the notebook with an error that lists those that do', () => {

@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { tf, initBackend, loadSyntheticPipeline, loadSdPipeline } from 'brainnet';
 import { loadOnnxImageEncoder } from 'brainnet/backbones';
-import { trainVoxelEncoder, saveVoxelEncoder, type SyntheticPipeline } from 'brainnet/braindive';
+import { FileFormatError } from 'brainnet/io';
+import { trainVoxelEncoder, saveVoxelEncoder, runRegions, SYNTHETIC_NO_SAG, type SyntheticPipeline } from 'brainnet/braindive';
 
 const REPO = path.resolve(__dirname, '../..');
 const rowSums = (p: Float32Array, n: number) => Array.from({ length: n }, (_, i) => p.subarray(i * 5, i * 5 + 5).reduce((a, b) => a + b, 0));
@@ -39,6 +40,27 @@ describe('BrainDiVE pipeline: synthetic world', function () {
     await assert.rejects(pipeline.generate({ region: 'PPA', scale: NaN, seeds: [0] }), /finite/);
     await assert.rejects(pipeline.generate({ region: 'PPA', scale: 10, seeds: [] }), /at least one seed/);
     await assert.rejects(pipeline.generate({ region: 'PPA', scale: 10, seeds: [0], batch: 0 }), /batch must be a positive integer/);
+    await assert.rejects(pipeline.generate({ region: 'PPA', scale: 10, seeds: [0], sagScale: -1 }), /sagScale must be a finite number >= 0/);
+  });
+
+  it('SAG does not apply (no attention in its denoiser): asked for, one line says so, and the images are those without it', async () => {
+    assert.equal(pipeline.sagScale, 0);
+    const lines: string[] = [];
+    const warn = console.warn;
+    console.warn = (...a: unknown[]) => lines.push(a.join(' '));
+    try {
+      const plain = await pipeline.generate({ region: 'PPA', scale: 10, seeds: [5] });
+      assert.equal(lines.length, 0);
+      const asked = await pipeline.generate({ region: 'PPA', scale: 10, seeds: [5], sagScale: 0.75 });
+      const again = await pipeline.generate({ region: 'PPA', scale: 0, seeds: [5], sagScale: 0.75 });
+      assert.deepEqual(lines, [SYNTHETIC_NO_SAG], 'one line, once');
+      assert.match(lines[0]!, /does not apply in the synthetic world: its denoiser has no self-attention/);
+      assert.equal(asked.sagScale, 0);
+      assert.deepEqual(Array.from(asked.images.dataSync()), Array.from(plain.images.dataSync()));
+      tf.dispose([plain.images, asked.images, again.images]);
+    } finally {
+      console.warn = warn;
+    }
   });
 });
 
@@ -71,11 +93,40 @@ describe('BrainDiVE pipeline: Stable Diffusion ONNX (tiny fixtures)', function (
       const p = await pipeline.classify(g.images);
       assert.ok(p && p.length === 10);
       for (const s of rowSums(p, 2)) assert.ok(Math.abs(s - 1) < 1e-4, `row sum ${s}`);
-      assert.match(pipeline.describe(), /Stable Diffusion ONNX.*64\^2, 2 steps.*CLIP zero-shot/s);
+      assert.match(pipeline.describe(), /Stable Diffusion ONNX.*64\^2, 2 steps, self-attention guidance 0\.75.*CLIP zero-shot/s);
+      assert.equal(g.sagScale, 0.75, 'SAG at the paper\'s 0.75 by default');
+      // turned off per call: other images from the same seeds
+      const off = await pipeline.generate({ region: 'FFA', scale: 5, seeds: [0, 1], sagScale: 0 });
+      assert.equal(off.sagScale, 0);
+      assert.notDeepEqual(Array.from(off.images.dataSync()), Array.from(g.images.dataSync()));
+      // the runs record the scale
+      const out = path.join(tmp, 'runs');
+      await runRegions({ pipeline, outDir: out, regions: ['FFA'], n: 1, scale: 5, steps: 2, batch: 1 });
+      await runRegions({ pipeline, outDir: path.join(tmp, 'runs-nosag'), regions: ['FFA'], n: 1, scale: 5, steps: 2, batch: 1, sagScale: 0 });
+      assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'FFA', '0000.json'), 'utf8')).sagScale, 0.75);
+      assert.equal(JSON.parse(fs.readFileSync(path.join(tmp, 'runs-nosag', 'FFA', '0000.json'), 'utf8')).sagScale, 0);
+      tf.dispose([g.images, off.images]);
+    } finally {
+      await pipeline.dispose();
+    }
+  });
+
+  it('SAG needs the UNet\'s attention output: a UNet without it is refused at load, unless sagScale is 0', async () => {
+    const d = path.join(tmp, 'sd-no-attention');
+    fs.cpSync(sdDir, d, { recursive: true });
+    fs.copyFileSync(path.join(REPO, 'test/fixtures/diffusion/tiny-sd-reference/unet-without-attention.onnx'), path.join(d, 'unet/model.onnx'));
+    await assert.rejects(loadSdPipeline({ sdDir: d, clipEncoder: vit, clipInputSize: 32, encoderFile, size: 64, steps: 2 }),
+      (e: Error) => e instanceof FileFormatError && e.message.includes(path.join(d, 'unet/model.onnx')) && /mid_attention_probs/.test(e.message) && /add-sag-output\.py/.test(e.message) && /sagScale: 0/.test(e.message));
+    const pipeline = await loadSdPipeline({ sdDir: d, clipEncoder: vit, clipInputSize: 32, encoderFile, size: 64, steps: 2, sagScale: 0 });
+    try {
+      assert.match(pipeline.describe(), /no self-attention guidance/);
+      const g = await pipeline.generate({ region: 'FFA', scale: 5, seeds: [0] });
+      assert.equal(g.sagScale, 0);
       g.images.dispose();
     } finally {
       await pipeline.dispose();
     }
+    await assert.rejects(loadSdPipeline({ sdDir, clipEncoder: vit, clipInputSize: 32, encoderFile, size: 64, sagScale: -0.5 }), /sagScale must be a finite number >= 0/);
   });
 
   it('without clipModel classify gives null; missing paths and a foreign encoder are named', async () => {

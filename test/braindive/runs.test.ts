@@ -34,6 +34,7 @@ describe('BrainDiVE runs on disk (synthetic world)', function () {
     const meta = JSON.parse(fs.readFileSync(path.join(out, 'PPA', '0001.json'), 'utf8'));
     assert.equal(meta.seed, 1);
     assert.equal(meta.scale, 10);
+    assert.equal(meta.sagScale, 0, 'the synthetic world has no SAG');
     assert.equal(meta.probs.length, 5);
     assert.ok(Math.abs(meta.probs.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-4);
     assert.ok(Number.isFinite(meta.activation));

@@ -5,6 +5,7 @@
  * component updates or sync.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 
 /** The Chromium binary (Debian `chromium`); BRAINNET_CHROMIUM overrides it. */
 export const CHROMIUM = process.env.BRAINNET_CHROMIUM ?? '/usr/bin/chromium';
@@ -45,9 +46,10 @@ export function launchChromium(profileDir: string, extraArgs: string[] = []): { 
   const proc = spawn(
     CHROMIUM,
     ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--no-first-run', '--disable-dev-shm-usage', `--user-data-dir=${profileDir}`, '--remote-debugging-pipe', '--window-size=1200,900',
-      ...extraArgs, 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] },
+      '--no-first-run', '--disable-dev-shm-usage', '--disable-breakpad', '--disable-crash-reporter', `--user-data-dir=${profileDir}`,
+      '--remote-debugging-pipe', '--window-size=1200,900', ...extraArgs, 'about:blank'],
+    // its own process group, so that stopProcess ends its helper processes too (they write into the profile folder)
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
   );
   return { proc, cdp: new Cdp(proc) };
 }
@@ -85,10 +87,36 @@ export async function openPage(cdp: Cdp, url: string): Promise<Page> {
   return { session, evaluate, waitFor };
 }
 
-/** Ends a Chromium (or any) child process: SIGTERM, then SIGKILL if it lingers. */
+/** Sends a signal to the process group a child leads (Chromium: spawned detached), else to the child alone. */
+function signal(proc: ChildProcess, sig: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-proc.pid!, sig);
+    return true;
+  } catch {
+    if (sig !== 0 && proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
+    return false;
+  }
+}
+
+/**
+ * Ends a Chromium (or any) child process that this test started, with the helper processes of its group, and waits
+ * until they have exited (so that a profile folder can be removed): SIGTERM, then SIGKILL after 5 s.
+ */
 export async function stopProcess(proc: ChildProcess | undefined): Promise<void> {
-  if (!proc || proc.exitCode !== null) return;
-  proc.kill('SIGTERM');
-  await sleep(300);
-  if (proc.exitCode === null) proc.kill('SIGKILL');
+  if (!proc || proc.pid === undefined) return;
+  if (proc.exitCode === null && proc.signalCode === null) {
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    signal(proc, 'SIGTERM');
+    const kill = setTimeout(() => signal(proc, 'SIGKILL'), 5000);
+    await exited;
+    clearTimeout(kill);
+  }
+  // helpers of the group may outlive the main process by a moment
+  for (let t = Date.now(); signal(proc, 0) && Date.now() - t < 5000; ) await sleep(100);
+  if (signal(proc, 0)) signal(proc, 'SIGKILL');
+}
+
+/** Removes a test folder that a browser may still be writing into as it exits (retries on ENOTEMPTY / EBUSY). */
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }

@@ -15,7 +15,7 @@ import { paperLayerSelector, paperPlotly } from 'brainnet';
 import { plotlyBundle, plotlyLoaderBundle } from 'brainnet/notebook';
 import { renderNotebookHtml, type Notebook } from 'brainnet/runner';
 import { groundTruthFit } from '../example/fake-fit';
-import { CHROMIUM, launchChromium, openPage, stopProcess, type Cdp, type Page } from './chromium';
+import { CHROMIUM, launchChromium, openPage, removeDir, stopProcess, type Cdp, type Page } from './chromium';
 
 describe('browser: interactive flatmap in headless Chromium (no network)', function () {
   this.timeout(120000);
@@ -31,7 +31,7 @@ describe('browser: interactive flatmap in headless Chromium (no network)', funct
       this.skip();
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-figbrowser-'));
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    cleanups.push(() => removeDir(dir));
     const g = await groundTruthFit(path.join(dir, 'subject'));
     v1Index = g.rois.findIndex((r) => r.startsWith('V1'));
     v1Roi = g.rois[v1Index]!;

@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { installTestKernel, REPO } from '../notebook/kernel-env';
-import { CHROMIUM, launchChromium, openPage, sleep, stopProcess, type Cdp, type Page } from './chromium';
+import { CHROMIUM, launchChromium, openPage, removeDir, sleep, stopProcess, type Cdp, type Page } from './chromium';
 
 const NOTEBOOK_SERVER = process.env.BRAINNET_JUPYTER_NOTEBOOK ?? '/usr/bin/jupyter-notebook';
 
@@ -86,7 +86,7 @@ describe('browser: a dependent cell updates in Jupyter Notebook (headless Chromi
     }
 
     const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-chromium-'));
-    cleanups.push(() => fs.rmSync(profile, { recursive: true, force: true }));
+    cleanups.push(() => removeDir(profile));
     const chrome = launchChromium(profile);
     procs.push(chrome.proc);
     cdp = chrome.cdp;

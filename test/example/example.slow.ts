@@ -1,7 +1,8 @@
 /**
  * End to end (slow: about a minute per notebook on 2 cores): notebooks/example.ipynb and notebooks/compare_backbones.ipynb
  * run headless through the runner CLI on a tiny synthetic subject with 1 epoch. The executed notebooks carry the
- * figures (PNG, the interactive Plotly layer map, the live training curves, the ROI table), every paper figure is
+ * figures (PNG, the interactive Plotly layer map, the 3-D view, the live training curves, the ROI table) within the size
+ * limits (≤ 8 MB .ipynb, ≤ 10 MB HTML: bundles once and compressed, palette PNGs), every paper figure is
  * written as PNG, and a second run of compare_backbones reuses the token cache and the checkpoints (says so, and trains no epoch).
  * Run: npm run build && npx mocha --timeout 900000 test/example/example.slow.ts
  */
@@ -17,6 +18,7 @@ import { installTestKernel, REPO } from '../notebook/kernel-env';
 
 const CLI = path.join(REPO, 'dist', 'lib', 'runner', 'cli.js');
 
+const metas = (nb: Notebook) => nb.cells.flatMap((c) => ((c as { outputs?: Array<{ metadata?: { brainnet?: Record<string, boolean> } }> }).outputs ?? []).map((o) => o.metadata?.brainnet ?? {}));
 const mimes = (nb: Notebook) => nb.cells.flatMap((c) => ((c as { outputs?: Array<{ data?: Record<string, unknown> }> }).outputs ?? []).flatMap((o) => Object.keys(o.data ?? {})));
 
 describe('example notebooks end to end on a tiny synthetic subject', function () {
@@ -44,7 +46,10 @@ describe('example notebooks end to end on a tiny synthetic subject', function ()
     const { nb } = run('example', { dataPath: path.join(tmp, 'subj'), epochs: '1', cacheDir: path.join(tmp, 'cache'), outDir: figs });
     const m = mimes(nb);
     assert.ok(m.filter((x) => x === 'image/png' || x === 'image/svg+xml').length >= 9, `figures: ${m.join(', ')}`);
-    assert.ok(m.includes('application/vnd.plotly.v1+json'), 'the interactive layer map');
+    const b = metas(nb);
+    assert.equal(b.filter((x) => x.plotly).length, 1, 'the interactive layer map');
+    assert.equal(b.filter((x) => x.brain3d).length, 1, 'the 3-D view');
+    assert.equal(b.filter((x) => x.plotlyBundle).length + b.filter((x) => x.brain3dBundle).length, 2, 'each bundle once');
     assert.ok(m.includes('text/markdown'), 'the ROI table');
     for (const f of ['layer_selector', 'space_selector', 'scale_selector', 'r2', 'channel_clusters', 'per_layer', 'model_vs_ridge', 'training_curves', 'top_channels_0']) {
       const p = path.join(figs, `${f}.png`);
@@ -52,7 +57,9 @@ describe('example notebooks end to end on a tiny synthetic subject', function ()
       assert.ok((pngSize(new Uint8Array(fs.readFileSync(p)))?.width ?? 0) > 300, `${f}.png is a real figure`);
     }
     assert.match(fs.readFileSync(path.join(figs, 'roi_summary.md'), 'utf8'), /\| V1 \|/);
-    assert.ok(fs.statSync(path.join(tmp, 'example', 'example.html')).size > 1e6, 'self-contained HTML (plotly.js inlined)');
+    const html = fs.statSync(path.join(tmp, 'example', 'example.html')).size, ipynb = fs.statSync(path.join(tmp, 'example', 'example.ipynb')).size;
+    assert.ok(html > 1e6, 'self-contained HTML (plotly.js inlined)');
+    assert.ok(ipynb <= 8e6 && html <= 10e6, `example.ipynb ${ipynb} B (≤ 8 MB), example.html ${html} B (≤ 10 MB)`);
   });
 
   it('compare_backbones.ipynb: side-by-side selectors and ROI scores; a second run reuses the cache', () => {

@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import sharp from 'sharp';
 import { pixels } from '../viz/pixels';
 import {
   markdownTable, paperCompareBackbones, paperFigures, paperRoiScores, paperLayerSelector, paperPlotly, paperTopChannels,
@@ -44,6 +45,18 @@ describe('viz/paper: one-call paper figures from a fit', function () {
     }
     // background: the corners and the gap between the hemispheres' bounding box edges
     for (const [x, y] of [[2, 2], [px.width - 3, px.height - 3], [2, px.height - 3]]) assert.deepEqual(px.at(x!, y!), [255, 255, 255, 255], `background at ${x},${y}`);
+  });
+
+  it('encodes figures as palette PNGs by default (the same picture, several times smaller); png: \'full\' keeps 32 bits', async () => {
+    const pal = await paperLayerSelector(g.fit, g.layout, { rois: g.rois, width: 900 });
+    const full = await paperLayerSelector(g.fit, g.layout, { rois: g.rois, width: 900, png: 'full' });
+    assert.equal((await sharp(pal.png).metadata()).isPalette, true);
+    assert.notEqual((await sharp(full.png).metadata()).isPalette, true);
+    assert.ok(pal.png.length < full.png.length / 2, `palette ${pal.png.length} B, full ${full.png.length} B`);
+    const [a, b] = await Promise.all([pal.png, full.png].map((p) => sharp(p).removeAlpha().raw().toBuffer()));
+    let far = 0;
+    for (let i = 0; i < a!.length; i += 3) if (Math.abs(a![i]! - b![i]!) + Math.abs(a![i + 1]! - b![i + 1]!) + Math.abs(a![i + 2]! - b![i + 2]!) > 24) far++;
+    assert.ok(far < 0.002 * (a!.length / 3), `${far} pixels differ visibly`);
   });
 
   it('draws every figure, writes the PNGs, and makes an interactive one with ROI hover', async () => {

@@ -4,8 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   decodeImage, readImage, resizeImage, cropImage, encodePng, writePng, writeJpeg, imagesToTensor, IMAGENET_MEAN, IMAGENET_STD,
-  CLIP_MEAN, CLIP_STD, FileFormatError, RgbImage,
+  CLIP_MEAN, CLIP_STD, FileFormatError, RgbImage, palettePng,
 } from 'brainnet/io';
+import sharp from 'sharp';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'images');
 const EXP = JSON.parse(fs.readFileSync(path.join(FIX, 'expected.json'), 'utf8')) as Record<string, { width: number; height: number; hex: string }>;
@@ -52,7 +53,7 @@ describe('image: decoding matches PIL (convert("RGB"))', () => {
     const e = Buffer.from(EXP['rgba.png']!.hex, 'hex');
     assert.deepEqual(Array.from(img.data.subarray(0, 3)), Array.from(e.subarray(0, 3)));
   });
-  for (const [name, re] of [['bad_truncated.png', /decoder/], ['bad_not_an_image.png', /decoder/], ['bad_truncated.jpg', /decoder/], ['missing.png', /ENOENT/]] as const) {
+  for (const [name, re] of [['bad_truncated.png', /IEND chunk.*truncated/], ['bad_not_an_image.png', /decoder/], ['bad_truncated.jpg', /decoder/], ['missing.png', /ENOENT/]] as const) {
     it(`${name}: FileFormatError naming the file`, async () => {
       const f = path.join(FIX, name);
       await assert.rejects(readImage(f), (e: unknown) => e instanceof FileFormatError && e.message.includes(f) && re.test(e.message));
@@ -104,6 +105,23 @@ describe('image: resize, crop, encode', () => {
     assert.deepEqual(fs.readdirSync(dir), ['a.png']);
     assert.deepEqual((await readImage(path.join(dir, 'a.png'))).data, img.data);
     await assert.rejects(encodePng({ width: 2, height: 2, data: new Uint8Array(5) }), RangeError);
+  });
+  it('palettePng: an indexed PNG of the same picture when a figure has few colours, never a larger file', async () => {
+    // a 'figure': smooth ramps between a few hues, as a flatmap is (a few hundred distinct colours)
+    const W = 300, H = 120, data = new Uint8Array(W * H * 3);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) data.set([Math.round((255 * x) / W / 8) * 8, y < 60 ? 40 : 200, 255 - Math.round((255 * x) / W / 8) * 8], 3 * (y * W + x));
+    const img = { width: W, height: H, data };
+    const full = await encodePng(img);
+    const pal = await palettePng(full);
+    assert.ok(pal.length < full.length, `${pal.length} < ${full.length} bytes`);
+    const meta = await sharp(pal).metadata();
+    assert.equal(meta.isPalette, true, 'an indexed PNG');
+    assert.deepEqual([meta.width, meta.height], [W, H]);
+    assert.ok(maxDiff((await decodeImage(pal)).data, data) <= 2, 'the same picture');
+    const tiny = await encodePng(solid(1, 1, [1, 2, 3]));
+    assert.equal(await palettePng(tiny), tiny, 'never larger than what came in');
+    await assert.rejects(palettePng(new Uint8Array([1, 2, 3])), /PNG bytes/);
+    await assert.rejects(palettePng(full, { colours: 1 }), /colours must be an integer in 2\.\.256/);
   });
   it('JPEG round trip is close at quality 95', async () => {
     const f = path.join(tmpdir(), 'a.jpg');

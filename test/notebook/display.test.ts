@@ -1,8 +1,10 @@
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
 import { createCanvas } from 'canvas';
 import sharp from 'sharp';
 import { display, newDisplay, clearOutput } from 'brainnet';
-import { resetPlotlyLoaded, PLOTLY_MIME, pngSize, jpegSize, formatBytes, type MimeBundle } from 'brainnet/notebook';
+import * as zlib from 'node:zlib';
+import { resetPlotlyLoaded, resetBrain3dLoaded, PLOTLY_MIME, pngSize, jpegSize, formatBytes, plotlyBundlePath, type MimeBundle, type Brain3dPayload, encodeBrain3dBlob } from 'brainnet/notebook';
 
 interface Call {
   bundle: MimeBundle;
@@ -22,6 +24,24 @@ function fakeKernel() {
   return { calls, clears };
 }
 
+/** A hand-made payload: two tetrahedra, one overlay (the viewer is exercised for real in test/browser/brain3d.test.ts). */
+function tinyPayload(): Brain3dPayload {
+  const blobs = [
+    encodeBrain3dBlob([0, 1, 2, 0, 3, 1, 0, 2, 3, 1, 3, 2], 'u16'),
+    encodeBrain3dBlob([0, 1, -1, -1], 'i32'), encodeBrain3dBlob([2, 3, -1, -1], 'i32'),
+    encodeBrain3dBlob([-32767, -32767, -32767, 32767, -32767, -32767, -32767, 32767, -32767, -32767, -32767, 32767], 'i16'),
+    encodeBrain3dBlob([255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 9, 9, 9, 0], 'u8'),
+    encodeBrain3dBlob([1, 2, 3, NaN], 'f32'),
+  ];
+  const pos = { data: 3, origin: [0, 0, 0] as [number, number, number], step: [1e-3, 1e-3, 1e-3] as [number, number, number] };
+  return {
+    format: 'brainnet-brain3d-1', nLh: 2, nRh: 2, surfaces: ['sphere'], blobs, underlay: [200, 200, 200],
+    hemis: [{ name: 'lh', nVertices: 4, faces: 0, dataIndex: 1, positions: { sphere: pos } }, { name: 'rh', nVertices: 4, faces: 0, dataIndex: 2, positions: { sphere: pos } }],
+    overlays: [{ name: 'v', colors: 4, readout: [{ name: 'v', k: 1, values: 5 }] }],
+    views: { posterior: { azimuth: 0, elevation: 0, hemis: ['lh', 'rh'] } }, initial: { overlay: 0, surface: 'sphere', view: 'posterior' },
+  };
+}
+
 function pngBytes(w: number, h: number): Buffer {
   const c = createCanvas(w, h);
   const ctx = c.getContext('2d');
@@ -34,6 +54,7 @@ describe('notebook/display', () => {
   afterEach(() => {
     delete (globalThis as { __brainnetKernel?: unknown }).__brainnetKernel;
     resetPlotlyLoaded();
+    resetBrain3dLoaded();
   });
 
   it('sends text, HTML, Markdown, SVG and JSON bundles to the kernel', () => {
@@ -75,20 +96,51 @@ describe('notebook/display', () => {
     display.plotly({ data: [{ y: [1] }, { y: [2] }] });
     assert.equal(calls.length, 3, 'loader + two figures');
     const loader = String(calls[0].bundle.data['text/html']);
-    assert.ok(loader.length > 1_000_000, 'the plotly.js bundle itself');
-    assert.match(loader, /^<script type="text\/javascript">/);
+    assert.match(loader, /^<script type="text\/javascript">\/\* plotly\.js v\d+\.\d+\.\d+ \(plotly\.js-dist, MIT licence\); gzip \+ base64/);
     assert.doesNotMatch(loader, /<script[^>]*\bsrc=/i);
     assert.deepEqual(calls[0].bundle.metadata, { brainnet: { plotlyBundle: true } });
+    // the whole bundle is inside, compressed: it unpacks to plotly.js-dist's file, byte for byte
+    const b64 = /atob\("([A-Za-z0-9+/=]+)"\)/.exec(loader)![1]!;
+    const src = fs.readFileSync(plotlyBundlePath());
+    assert.ok(zlib.gunzipSync(Buffer.from(b64, 'base64')).equals(src));
+    assert.ok(loader.length < 0.3 * src.length, `loader ${loader.length} B for a ${src.length} B bundle`);
     for (const c of calls.slice(1)) {
       const html = String(c.bundle.data['text/html']);
       assert.ok(html.length < 5000, 'figures do not repeat the bundle');
-      assert.match(html, /Plotly\.newPlot\(/);
+      assert.match(html, /P\.newPlot\(el,/);
       assert.match(html, /<div id="plotly-[^"]+"/);
+      assert.equal(c.bundle.data[PLOTLY_MIME], undefined, 'one copy of the figure: HTML only');
+      assert.deepEqual(c.bundle.metadata, { brainnet: { plotly: true } });
     }
-    assert.deepEqual(calls[1].bundle.data[PLOTLY_MIME], { data: fig.data, layout: fig.layout });
+    assert.ok(String(calls[1].bundle.data['text/html']).includes(JSON.stringify(fig.data)), 'the figure\'s data');
     assert.equal((String(calls[1].bundle.data['text/html']).match(/<\/script>/g) ?? []).length, 1, 'a title holding </script> is escaped');
     assert.equal(calls[2].bundle.data['text/plain'], '[plotly figure: 2 traces]');
     assert.throws(() => display.plotly({ x: [1] } as never), /expected a figure \{ data: \[\.\.\.traces\]/);
+  });
+
+  it('inlines the 3-D viewer (NiiVue) once per kernel process, then sends each view as HTML holding its payload', () => {
+    const { calls } = fakeKernel();
+    const payload = tinyPayload();
+    display.brain3d(payload);
+    display.brain3d({ ...payload, title: 'second' }, { height: 300 });
+    assert.equal(calls.length, 3, 'loader + two views');
+    const loader = String(calls[0].bundle.data['text/html']);
+    assert.match(loader, /\/\* NiiVue v\d+\.\d+\.\d+ \(@niivue\/niivue, BSD-2-Clause/);
+    assert.deepEqual(calls[0].bundle.metadata, { brainnet: { brain3dBundle: true } });
+    const unpacked = zlib.gunzipSync(Buffer.from(/atob\("([A-Za-z0-9+/=]+)"\)/.exec(loader)![1]!, 'base64')).toString('utf8');
+    assert.match(unpacked, /sA\.niivue=\{\}/, 'NiiVue\'s UMD build');
+    assert.match(unpacked, /window\.brainnetBrain3d = \(function/, 'then the viewer');
+    assert.doesNotThrow(() => new Function(unpacked), 'the whole bundle parses as a classic script');
+    for (const c of calls.slice(1)) {
+      assert.deepEqual(c.bundle.metadata, { brainnet: { brain3d: true } });
+      const html = String(c.bundle.data['text/html']);
+      assert.ok(html.length < 20000, 'a view does not repeat the bundle');
+      assert.match(html, /B\.mount\(el,\{"format":"brainnet-brain3d-1"/);
+      assert.match(String(c.bundle.data['text/plain']), /^\[3-D view: lh \+ rh, 8 mesh vertices, 4 data vertices, overlays: v; \d+ kB\]$/);
+    }
+    assert.match(String(calls[2].bundle.data['text/html']), /min-height:300px/);
+    assert.throws(() => display.brain3d({ format: 'x' } as never), /display\.brain3d: expected a payload with format 'brainnet-brain3d-1', found format "x"/);
+    assert.throws(() => display.brain3d({ ...payload, overlays: [{ ...payload.overlays[0]!, colors: 9 }] }), /overlay 'v' colours refers to blob 9, the payload has \d+/);
   });
 
   it('renders Vega-Lite headless to SVG and to PNG', async () => {

@@ -66,13 +66,13 @@ describe('notebook runner end to end (brainnet-ts kernel, CLI)', function () {
       assert.equal(meta.height, 64);
     });
 
-    it('has a Plotly output (figure JSON) and a progress bar', () => {
+    it('has a Plotly output (one copy of the figure, as HTML) and a progress bar', () => {
       const outputs = nb.cells.flatMap((c) => c.outputs ?? []);
-      const fig = outputs.find((o) => o.output_type === 'display_data' && PLOTLY_MIME in o.data);
+      const fig = outputs.find((o) => o.output_type === 'display_data' && (o.metadata as { brainnet?: { plotly?: boolean } }).brainnet?.plotly);
       assert.ok(fig && fig.output_type === 'display_data');
-      const json = fig.data[PLOTLY_MIME] as { data: unknown[]; layout: { title: { text: string } } };
-      assert.equal(json.data.length, 2);
-      assert.match(json.layout.title.text, /hi from the test/);
+      assert.equal(fig.data[PLOTLY_MIME], undefined);
+      assert.equal(fig.data['text/plain'], '[plotly figure: 2 traces]');
+      assert.match(String(fig.data['text/html']), /"title":\{"text":"Plotly, inline \(hi from the test\)"/);
       const bar = outputs.find((o) => o.output_type === 'display_data' && /brainnet-progress/.test(String(o.data['text/html'])));
       assert.ok(bar && bar.output_type === 'display_data');
       assert.match(String(bar.data['text/html']), /30\/30 \(100%\)/);

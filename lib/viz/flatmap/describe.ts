@@ -106,17 +106,21 @@ function flatValues(values: VertexValues): { data: ArrayLike<number>; channels?:
   return { data: values as ArrayLike<number> };
 }
 
-/** Expands values to `[N, C]` over both hemispheres of `layout` (NaN for a hemisphere not covered). */
-export function resolveVertexValues(values: VertexValues, layout: FlatLayout, opts: { channels?: 1 | 3 | 4; hemi?: HemiName } = {}): { data: Float32Array; channels: number } {
+/** Data-vertex counts of the two hemispheres (a `FlatLayout` has them, and so does a 3-D figure). */
+export type HemiCounts = Pick<FlatLayout, 'nLh' | 'nRh'>;
+
+/** Expands values to `[N, C]` over both hemispheres (NaN for a hemisphere not covered); `what` names the caller in errors. */
+export function resolveVertexValues(values: VertexValues, layout: HemiCounts, opts: { channels?: 1 | 3 | 4; hemi?: HemiName; what?: string } = {}): { data: Float32Array; channels: number } {
+  const what = opts.what ?? 'flatmap';
   const { data, channels: explicit } = flatValues(values);
   const n = data.length, N = layout.nLh + layout.nRh;
   const cands = explicit ? [explicit] : opts.channels ? [opts.channels] : [1, 3, 4];
   for (const c of cands) {
-    if (c !== 1 && c !== 3 && c !== 4) throw new FlatmapError(`flatmap: values must have 1, 3 or 4 channels; got ${c}`);
+    if (c !== 1 && c !== 3 && c !== 4) throw new FlatmapError(`${what}: values must have 1, 3 or 4 channels; got ${c}`);
     let hemi: HemiName | 'both' | undefined;
     if (n === N * c) hemi = 'both';
     else if (n === layout.nLh * c && n === layout.nRh * c) {
-      if (!opts.hemi) throw new FlatmapError(`flatmap: ${n / c} values match both hemispheres' counts (${layout.nLh}); say which with { hemi: 'lh' | 'rh' }`);
+      if (!opts.hemi) throw new FlatmapError(`${what}: ${n / c} values match both hemispheres' counts (${layout.nLh}); say which with { hemi: 'lh' | 'rh' }`);
       hemi = opts.hemi;
     } else if (n === layout.nLh * c) hemi = 'lh';
     else if (n === layout.nRh * c) hemi = 'rh';
@@ -127,7 +131,7 @@ export function resolveVertexValues(values: VertexValues, layout: FlatLayout, op
     return { data: out, channels: c };
   }
   const per = explicit ?? opts.channels;
-  throw new FlatmapError(`flatmap: ${n} values${per && per > 1 ? ` (${n / per} vertices × ${per})` : ''} match neither hemisphere's vertex count ` +
+  throw new FlatmapError(`${what}: ${n} values${per && per > 1 ? ` (${n / per} vertices × ${per})` : ''} match neither hemisphere's vertex count ` +
     `(lh ${layout.nLh}, rh ${layout.nRh}) nor their sum (${N}), as scalar, RGB or RGBA. ` +
     'Pass one value per data vertex of the layout (lh then rh), or build the layout on the vertices the values cover (LayoutOptions.vertices).');
 }
@@ -139,14 +143,35 @@ function finiteRange(a: ArrayLike<number>): [number, number] | undefined {
   return Number.isFinite(lo) ? [lo, hi] : undefined;
 }
 
-/** Resolves per-vertex values (scalar through a colormap, or RGB/RGBA) to a drawable flatmap over `layout`. */
-export function flatmap(values: VertexValues, layout: FlatLayout, opts: FlatmapOptions = {}): Flatmap {
-  const { data, channels } = resolveVertexValues(values, layout, opts);
-  const N = layout.nLh + layout.nRh;
+/** Per-vertex values resolved to colours: what a flatmap and a 3-D view draw. */
+export interface VertexColoring {
+  /** Vertex colours over the underlay, `[N, 3]` in [0, 1]. */
+  colors: Float32Array;
+  /** 1 where the vertex has a value, 0 where it is NaN. [N] */
+  shown: Uint8Array;
+  /** The values as given, flat `[N, channels]` (NaN where not given). */
+  values: Float32Array;
+  channels: number;
+  key?: ColorKey;
+  underlay: Rgb;
+}
+
+/** Resolves per-vertex values (scalar through a colormap, or RGB/RGBA) over both hemispheres to colours and a colour key; `what` names the caller in errors. */
+export function colorVertexValues(values: VertexValues, counts: HemiCounts, opts: FlatmapOptions & { what?: string } = {}): VertexColoring {
+  const { data, channels } = resolveVertexValues(values, counts, opts);
+  const N = counts.nLh + counts.nRh;
   const underlay = opts.underlay ?? [0.78, 0.78, 0.78];
   const cmap = opts.cmap ?? 'viridis';
   const { colors, shown, key: valueKey } = channels === 1 ? scalarColors(data, N, { ...opts, cmap, underlay }) : rgbColors(data, channels, N, underlay);
   const key = opts.key !== undefined ? (opts.key === false ? undefined : opts.key) : valueKey;
+  return { colors, shown, values: data, channels, key, underlay };
+}
+
+/** Resolves per-vertex values (scalar through a colormap, or RGB/RGBA) to a drawable flatmap over `layout`. */
+export function flatmap(values: VertexValues, layout: FlatLayout, opts: FlatmapOptions = {}): Flatmap {
+  const { colors, shown, values: data, channels, key, underlay } = colorVertexValues(values, layout, opts);
+  const N = layout.nLh + layout.nRh;
+  const cmap = opts.cmap ?? 'viridis';
   let rois: (string | null)[] | undefined;
   if (opts.rois) {
     if (opts.rois.length !== N) throw new FlatmapError(`flatmap: rois has ${opts.rois.length} names, the layout has ${N} vertices (lh ${layout.nLh} + rh ${layout.nRh})`);

@@ -6,6 +6,7 @@
 import { cssRgb, plotlyColorscale } from '../colormaps.js';
 import { type ColorKey, type Flatmap, type FlatmapGeometry, FlatmapError, isNoRoi, roiBoundarySegments, roiCentroids } from './describe.js';
 import { rasterizeFlatmap } from './raster.js';
+import { palettePng } from '../../io/image.js';
 
 /** Hover options of `flatmapPlotly`. */
 export interface PlotlyHoverOptions {
@@ -152,11 +153,11 @@ function squareKeyAxes(square: SquareKey, beside: 'scene' | 'axes'): Record<stri
 }
 
 /**
- * Interactive Plotly figure on 2-D axes (no WebGL): the cortex as a rasterised image (`pixelWidth` wide, default 1600)
- * under the axes, ROI outlines as vector lines, and an invisible marker at every vertex that carries its hover text.
+ * Interactive Plotly figure on 2-D axes (no WebGL): the cortex as a rasterised image (`pixelWidth` wide, default 1600;
+ * an indexed PNG of ≤ 256 colours unless `palette: false`) under the axes, ROI outlines as vector lines, and an invisible marker at every vertex that carries its hover text.
  * Box zoom, wheel zoom and pan work as on any Plotly x/y plot; hover answers with `Plotly.Fx.hover` or a real mouse.
  */
-export async function flatmapPlotly2d(map: Flatmap, opts: { hover?: PlotlyHoverOptions; width?: number; height?: number; pixelWidth?: number } = {}): Promise<PlotlyFlatmap & { config: Record<string, unknown> }> {
+export async function flatmapPlotly2d(map: Flatmap, opts: { hover?: PlotlyHoverOptions; width?: number; height?: number; pixelWidth?: number; palette?: boolean } = {}): Promise<PlotlyFlatmap & { config: Record<string, unknown> }> {
   const { createCanvas } = await import('canvas');
   const base = flatmapPlotly(map, { hover: opts.hover });
   const b = map.layout.bounds;
@@ -170,7 +171,9 @@ export async function flatmapPlotly2d(map: Flatmap, opts: { hover?: PlotlyHoverO
   const img = ctx.createImageData(PW, PH);
   img.data.set(rgba);
   ctx.putImageData(img, 0, 0);
-  const source = 'data:image/png;base64,' + canvas.toBuffer('image/png').toString('base64');
+  const full = canvas.toBuffer('image/png');
+  const png = opts.palette === false ? full : await palettePng(new Uint8Array(full.buffer, full.byteOffset, full.byteLength));
+  const source = 'data:image/png;base64,' + Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString('base64');
   // 2. traces: hover markers (carrying the colour bar when there is one), outlines, labels, legend
   const data = planarTraces(map, base.data);
   // 3. layout: the image under hidden x/y axes of equal scale, and the 2-D key's axes beside them
