@@ -43,7 +43,7 @@ describe('example notebooks end to end on a tiny synthetic subject', function ()
 
   it('example.ipynb: trains, shows every figure and writes them as PNG', () => {
     const figs = path.join(tmp, 'figs');
-    const { nb } = run('example', { dataPath: path.join(tmp, 'subj'), epochs: '1', cacheDir: path.join(tmp, 'cache'), outDir: figs });
+    const { nb } = run('example', { dataPath: path.join(tmp, 'subj'), maxEpochs: '1', cacheDir: path.join(tmp, 'cache'), outDir: figs });
     const m = mimes(nb);
     assert.ok(m.filter((x) => x === 'image/png' || x === 'image/svg+xml').length >= 9, `figures: ${m.join(', ')}`);
     const b = metas(nb);
@@ -63,7 +63,7 @@ describe('example notebooks end to end on a tiny synthetic subject', function ()
   });
 
   it('compare_backbones.ipynb: side-by-side selectors and ROI scores; a second run reuses the cache', () => {
-    const params = { dataPath: path.join(tmp, 'subj'), epochs: '1', cacheDir: path.join(tmp, 'cache'), checkpointRoot: path.join(tmp, 'ckpt'), outDir: path.join(tmp, 'cmpfigs') };
+    const params = { dataPath: path.join(tmp, 'subj'), maxEpochs: '1', cacheDir: path.join(tmp, 'cache'), checkpointRoot: path.join(tmp, 'ckpt'), outDir: path.join(tmp, 'cmpfigs') };
     const first = run('compare_backbones', params);
     for (const f of ['compare_layer_selector', 'compare_scale_selector', 'roi_r2']) assert.ok(fs.existsSync(path.join(params.outDir, `${f}.png`)), `${f}.png`);
     assert.ok(mimes(first.nb).filter((x) => x === 'image/png').length >= 3);
