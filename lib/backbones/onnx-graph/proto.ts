@@ -1,7 +1,8 @@
 /**
- * The ONNX protobuf schema (the subset of onnx/onnx.proto3 a model file needs), decoded with
- * protobufjs. Field numbers follow onnx.proto3 exactly; fields we never read are skipped by
- * protobufjs, so models written by newer ONNX versions still decode.
+ * The ONNX protobuf schema (the subset of onnx/onnx.proto3 a model file needs), decoded and encoded
+ * with protobufjs. Field numbers follow onnx.proto3 exactly; fields we never read are skipped by
+ * protobufjs, so models written by newer ONNX versions still decode. The encoder writes the graphs
+ * that keras-to-onnx.ts converts.
  */
 import * as protobuf from 'protobufjs';
 
@@ -107,15 +108,28 @@ export interface GraphProto {
   node?: NodeProto[]; name?: string; initializer?: TensorProto[]; input?: ValueInfoProto[]; output?: ValueInfoProto[]; valueInfo?: ValueInfoProto[];
 }
 export interface ModelProto {
-  irVersion?: Int64Like; opsetImport?: { domain?: string; version?: Int64Like }[]; producerName?: string; producerVersion?: string; graph?: GraphProto;
+  irVersion?: Int64Like;
+  docString?: string; opsetImport?: { domain?: string; version?: Int64Like }[]; producerName?: string; producerVersion?: string; graph?: GraphProto;
 }
 
 let modelType: protobuf.Type | null = null;
 
+function onnxModelType(): protobuf.Type {
+  if (!modelType) modelType = protobuf.parse(ONNX_PROTO, { keepCase: false }).root.lookupType('onnx.ModelProto');
+  return modelType;
+}
+
 /** Decodes the bytes of a .onnx file into a plain ModelProto object. */
 export function decodeModel(bytes: Uint8Array): ModelProto {
-  if (!modelType) modelType = protobuf.parse(ONNX_PROTO, { keepCase: false }).root.lookupType('onnx.ModelProto');
-  return modelType.decode(bytes) as unknown as ModelProto;
+  return onnxModelType().decode(bytes) as unknown as ModelProto;
+}
+
+/** Encodes a plain ModelProto object (the same camelCase fields {@link decodeModel} returns) into .onnx bytes. */
+export function encodeModel(model: ModelProto): Uint8Array {
+  const t = onnxModelType();
+  const err = t.verify(model);
+  if (err) throw new Error(`encodeModel: not a valid ONNX ModelProto: ${err}`);
+  return t.encode(t.fromObject(model as unknown as Record<string, unknown>)).finish();
 }
 
 /** An int64 proto field as a JavaScript number (exact up to 2^53; INT64_MAX saturates to ~9.2e18). */
