@@ -4,6 +4,7 @@
  * `tf.io.fromMemory` (no network). Both views of a built-in backbone start here: the tokens of
  * `loadBuiltinBackbone` (builtin.ts) and the differentiable features of `builtinFeatureExtractor` (features.ts).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BackboneError } from './contract.js';
@@ -51,12 +52,22 @@ export function readNsfwjsModel(which: BuiltinBackboneName): NsfwjsModelFiles {
   const parts: Buffer[] = [];
   for (const group of m.weightsManifest) {
     specs.push(...group.weights);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    for (const p of group.paths) parts.push(Buffer.from(require(path.join(dir, `${p}.min.js`)) as string, 'base64'));
+    for (const p of group.paths) parts.push(shardBytes(path.join(dir, `${p}.min.js`)));
   }
   const all = Buffer.concat(parts);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
   return { source: `nsfwjs@${version}`, modelTopology: m.modelTopology, weightSpecs: specs, weightData };
+}
+
+/**
+ * The bytes of one weight shard: a browserify bundle whose module exports one base64 string. Read as text and
+ * decoded (4x faster than `require`, and the string is not kept in the module cache); `require` when the
+ * bundle looks different.
+ */
+function shardBytes(file: string): Buffer {
+  const m = /\.exports\s*=\s*"([A-Za-z0-9+/]+={0,2})"/.exec(fs.readFileSync(file, 'latin1'));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return Buffer.from(m ? m[1]! : (require(file) as string), 'base64');
 }
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, uint16: 2, uint8: 1 };

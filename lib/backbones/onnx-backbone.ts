@@ -60,7 +60,7 @@ export interface SplitTokens {
   w: number;
 }
 
-/** Pure: splits one graph output (`data` with `shape`) into local `[B, C, h, w]` and global `[B, C]` tokens by its kind. */
+/** Pure: splits one graph output (`data` with `shape`) into local `[B, C, h, w]` and global `[B, C]` tokens by its kind (a feature map's local tokens are `data` itself, not a copy). */
 export function splitLayerOutput(data: Float32Array, shape: readonly number[], spec: OnnxLayerSpec): SplitTokens {
   const name = spec.name ?? spec.output;
   const bad = (want: string): never => {
@@ -85,7 +85,7 @@ export function splitLayerOutput(data: Float32Array, shape: readonly number[], s
       for (let k = 0; k < hw; k++) s += data[i * hw + k]!;
       global[i] = s / hw;
     }
-    return { local: data.slice(0, B * C * hw), global, B, C, h, w };
+    return { local: data.length === B * C * hw ? data : data.slice(0, B * C * hw), global, B, C, h, w };
   }
   // token layouts: [B, T, C] (flat) or [B, h, w, C] (patch grid)
   let B: number, T: number, C: number, P: number, h: number, w: number;
