@@ -8,7 +8,8 @@
  * 2,472 vertices). Timed with the tridiagonal solver (the default) and the eigendecomposition (the path before
  * it, bit for bit) in the same run, with how far their choices agree (alphas per layer and vertex, best layers, R²),
  * and against the same algorithm in numpy (float64, numpy.linalg.eigh per fold, 2 BLAS threads) as the reference,
- * ratio = ours / numpy. Writes outputs/bench/ridge.json.
+ * ratio = ours / numpy. Wall and CPU seconds (user + system, every thread) for each: on a shared machine the CPU
+ * seconds say what a free one would take (the ridge runs on one thread, numpy on two). Writes outputs/bench/ridge.json.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -35,7 +36,7 @@ def factor(X):  # -> proj [k, n], back [p, k], lam [k], as ridge.ts's eigen path
         return V.T @ X.T, V, np.maximum(lam, 0)
     lam, U = np.linalg.eigh(X @ X.T)
     return U.T, X.T @ U, np.maximum(lam, 0)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 chosen = []
 for l in range(L):
     X = np.load(d + f'/X{l}.npy').astype(np.float64)
@@ -55,7 +56,7 @@ for l in range(L):
     proj, back, lam = factor(X - mx)
     W = back @ ((proj @ (Ytr - my)) / (lam[:, None] + alphas[best][None, :]))
     chosen.append(alphas[best].tolist())
-print(json.dumps({'seconds': time.perf_counter() - t0, 'numpy': np.__version__, 'alphaByLayer': chosen}))
+print(json.dumps({'seconds': time.perf_counter() - t0, 'cpu_s': time.process_time() - c0, 'numpy': np.__version__, 'alphaByLayer': chosen}))
 `;
 
 function flag(args: string[], name: string): string | undefined {
@@ -137,7 +138,7 @@ function syntheticData(only: number[] | null): RidgeData {
   };
 }
 
-interface Solved { seconds: number; perLayer: number[]; alphaByLayer: Float64Array; r2ByLayer: Float64Array; cvByLayer: Float64Array; cvScores: Float64Array[]; fallbacks: number }
+interface Solved { seconds: number; cpuSeconds: number; perLayer: number[]; alphaByLayer: Float64Array; r2ByLayer: Float64Array; cvByLayer: Float64Array; cvScores: Float64Array[]; fallbacks: number }
 
 /** fitRidgeBaseline's per-layer work (ridgeCV, then validation R²), layer by layer, the solvers alternating first and second. */
 function solveAll(data: RidgeData, solvers: RidgeSolver[]): Record<string, Solved> {
@@ -145,17 +146,20 @@ function solveAll(data: RidgeData, solvers: RidgeSolver[]): Record<string, Solve
   const N = data.Ytr.shape[1];
   const out: Record<string, Solved> = {};
   for (const s of solvers) {
-    out[s] = { seconds: 0, perLayer: [], alphaByLayer: new Float64Array(L * N), r2ByLayer: new Float64Array(L * N), cvByLayer: new Float64Array(L * N), cvScores: [], fallbacks: 0 };
+    out[s] = { seconds: 0, cpuSeconds: 0, perLayer: [], alphaByLayer: new Float64Array(L * N), r2ByLayer: new Float64Array(L * N), cvByLayer: new Float64Array(L * N), cvScores: [], fallbacks: 0 };
   }
   data.layers.forEach((layer, l) => {
     const order = l % 2 ? [...solvers].reverse() : solvers;
     for (const s of order) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       const fit = ridgeCV(layer.train, data.Ytr, { seed: 0, solver: s });
       const r2 = r2PerVertex(ridgePredict(layer.val, fit), data.Yva.data, N);
       const dt = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(c0);
       const o = out[s]!;
       o.seconds += dt;
+      o.cpuSeconds += (cpu.user + cpu.system) / 1e6;
       o.perLayer[l] = +dt.toFixed(2);
       o.alphaByLayer.set(fit.bestAlpha, l * N);
       o.r2ByLayer.set(r2, l * N);
@@ -164,7 +168,10 @@ function solveAll(data: RidgeData, solvers: RidgeSolver[]): Record<string, Solve
       o.fallbacks += fit.eigenFallbacks;
     }
   });
-  for (const s of solvers) out[s]!.seconds = +out[s]!.seconds.toFixed(2);
+  for (const s of solvers) {
+    out[s]!.seconds = +out[s]!.seconds.toFixed(2);
+    out[s]!.cpuSeconds = +out[s]!.cpuSeconds.toFixed(2);
+  }
   return out;
 }
 
@@ -195,11 +202,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const tri = res['tridiagonal']!;
   const L = data.layers.length;
   const N = data.Ytr.shape[1];
-  result['tridiagonal'] = { seconds: tri.seconds, per_layer_s: tri.perLayer, eigen_fallbacks: tri.fallbacks };
+  result['tridiagonal'] = { seconds: tri.seconds, cpu_s: tri.cpuSeconds, per_layer_s: tri.perLayer, eigen_fallbacks: tri.fallbacks };
   const eig = res['eigen'];
   if (eig) {
     // the choices that differ: how far apart the two alphas' CV scores are (the eigen path's scores)
     let sameAlpha = 0;
+    const samePerLayer = new Array<number>(L).fill(0);
+    const maxR2PerLayer = new Array<number>(L).fill(0);
     let maxR2 = 0;
     let maxGap = 0;
     const A = tri.cvScores[0]!.length / N;
@@ -207,8 +216,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     for (let l = 0; l < L; l++) for (let j = 0; j < N; j++) {
       const i = l * N + j;
       maxR2 = Math.max(maxR2, Math.abs(tri.r2ByLayer[i]! - eig.r2ByLayer[i]!) || 0);
+      maxR2PerLayer[l] = Math.max(maxR2PerLayer[l]!, Math.abs(tri.r2ByLayer[i]! - eig.r2ByLayer[i]!) || 0);
       if (tri.alphaByLayer[i] === eig.alphaByLayer[i]) {
         sameAlpha++;
+        samePerLayer[l]!++;
         continue;
       }
       const at = (a: number) => eig.cvScores[l]![alphas.findIndex((x) => Math.abs(x - a) <= 1e-9 * a) * N + j]!;
@@ -222,10 +233,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       if (bt[j] === be[j]) sameLayer++;
       maxBestR2 = Math.max(maxBestR2, Math.abs(tri.r2ByLayer[bt[j]! * N + j]! - eig.r2ByLayer[be[j]! * N + j]!) || 0);
     }
-    result['eigen_before'] = { seconds: eig.seconds, per_layer_s: eig.perLayer };
+    result['eigen_before'] = { seconds: eig.seconds, cpu_s: eig.cpuSeconds, per_layer_s: eig.perLayer };
+    result['speedup_cpu'] = +(eig.cpuSeconds / tri.cpuSeconds).toFixed(2);
     result['speedup'] = +(eig.seconds / tri.seconds).toFixed(2);
     result['agreement_with_before'] = {
       alphas_same: `${sameAlpha} of ${L * N}`,
+      alphas_same_per_layer: samePerLayer,
+      max_abs_val_r2_diff_by_layer: maxR2PerLayer.map((v) => +v.toExponential(2)),
       where_alphas_differ_max_cv_r2_gap_between_them: maxGap,
       max_abs_val_r2_diff_per_layer: maxR2,
       best_layer_same: `${sameLayer} of ${N}`,
@@ -244,7 +258,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const env = { ...process.env, OPENBLAS_NUM_THREADS: '2', OMP_NUM_THREADS: '2', MKL_NUM_THREADS: '2' };
       const r = spawnSync(PY, ['-c', NUMPY_REF, dir, String(L)], { encoding: 'utf8', env, maxBuffer: 1 << 28 });
       if (r.status === 0) {
-        const ref = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number; numpy: string; alphaByLayer: number[][] };
+        const ref = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number; cpu_s: number; numpy: string; alphaByLayer: number[][] };
         const same = (ours: Float64Array) => {
           let k = 0;
           ref.alphaByLayer.forEach((row, l) => row.forEach((a, j) => {
@@ -253,7 +267,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           return `${k} of ${L * N}`;
         };
         result['numpy_float64_eigh'] = {
-          seconds: +ref.seconds.toFixed(2), numpy: ref.numpy, blas_threads: 2, alphas_same_as_tridiagonal: same(tri.alphaByLayer),
+          seconds: +ref.seconds.toFixed(2), cpu_s: +ref.cpu_s.toFixed(2), numpy: ref.numpy, blas_threads: 2, alphas_same_as_tridiagonal: same(tri.alphaByLayer),
           ...(eig ? { alphas_same_as_eigen_before: same(eig.alphaByLayer) } : {}),
         };
         result['ratio_vs_numpy'] = +(tri.seconds / ref.seconds).toFixed(2);
