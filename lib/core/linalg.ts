@@ -219,9 +219,16 @@ export function symmetricTridiagonal(a: ArrayLike<number>, n: number): Symmetric
       continue;
     }
     const alpha = -(x0 >= 0 ? 1 : -1) * Math.sqrt(sig + x0 * x0);
-    v[0] = x0 - alpha;
-    for (let i = 1; i < m; i++) v[i] = A[(o + i) * n + k]!;
-    const b = 2 / (sig + v[0] * v[0]);
+    // the reflector scaled to v[0] = 1 (as LAPACK's dlarfg): |v[i]| <= 1 and b in [1, 2], whatever the column's
+    // scale. Unscaled, a column of round-off (a rank-deficient Gram matrix) gave b ~ 1e40, Infinity in float32.
+    const v0 = x0 - alpha;
+    v[0] = 1;
+    let vv = 1;
+    for (let i = 1; i < m; i++) {
+      v[i] = A[(o + i) * n + k]! / v0;
+      vv += v[i]! * v[i]!;
+    }
+    const b = 2 / vv;
     e[k] = alpha;
     beta[k] = b;
     for (let i = 0; i < m; i++) R[k * n + o + i] = v[i]!;

@@ -109,6 +109,29 @@ describe('ridge baseline', function () {
     assert.equal(solveShiftedTridiagonal(Float64Array.from([1, -3]), Float64Array.from([0.5]), 1, Float64Array.from([1, 1]), 1), null);
   });
 
+  it('symmetricTridiagonal: a column of round-off (rank-deficient Gram matrix) gives a finite, orthonormal Q', () => {
+    // column 0 below the diagonal is ~1e-22 (what a reduced rank-deficient Gram matrix leaves): an unscaled reflector
+    // had beta ~ 1e42, Infinity in float32, and Q was NaN (the example's 1,280-wide out_relu features)
+    const n = 40;
+    const rng = new Rng(9);
+    const A = new Float64Array(n * n);
+    for (let i = 1; i < n; i++) for (let j = 1; j <= i; j++) A[i * n + j] = A[j * n + i] = rng.normal() + (i === j ? n : 0);
+    A[0] = 2;
+    for (let i = 1; i < n; i++) A[i * n] = A[i] = 1e-22 * rng.uniform(1, 2);
+    const { d, e, q } = symmetricTridiagonal(A, n);
+    assert.ok(Array.from(q).every(Number.isFinite), 'Q is finite');
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let rec = 0;
+      let dot = 0;
+      for (let k = 0; k < n; k++) {
+        dot += q[i * n + k]! * q[j * n + k]!;
+        rec += q[i * n + k]! * (d[k]! * q[j * n + k]! + (k > 0 ? e[k - 1]! * q[j * n + k - 1]! : 0) + (k < n - 1 ? e[k]! * q[j * n + k + 1]! : 0));
+      }
+      assert.ok(Math.abs(rec - A[i * n + j]!) < 1e-4, `(Q T Q^T - A)[${i},${j}] = ${rec - A[i * n + j]!}`);
+      assert.ok(Math.abs(dot - (i === j ? 1 : 0)) < 1e-5, `Q not orthonormal at ${i},${j}`);
+    }
+  });
+
   /** ReLU6-like features (values 0..6, a dead channel, a duplicated one) and vertices of mixed noise: the fixture of the solver comparison. */
   function reluFixture(seed: number, n: number, p: number, N: number): { X: Float32Array; Y: Float32Array } {
     const rng = new Rng(seed);
@@ -178,8 +201,10 @@ describe('ridge baseline', function () {
     for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) X[i * p + j] = x[i]! * c[j]! * 10;
     const Y = Float32Array.from({ length: n * 3 }, (_, i) => x[Math.floor(i / 3)]! * (i % 3) + rng.normal());
     const opts = { alphas: [1e-9, 1e-3, 1, 1e3], folds: 4 };
-    const tri = ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, opts);
+    const tri = ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, { ...opts, solver: 'tridiagonal' });
     const eig = ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, { ...opts, solver: 'eigen' });
+    // the default is the eigendecomposition, bit for bit (the tridiagonal solver is opt-in: see ridge.ts)
+    assert.deepEqual(Array.from(ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, opts).weights), Array.from(eig.weights));
     assert.ok(tri.eigenFallbacks > 0, 'fell back');
     assert.equal(eig.eigenFallbacks, 0);
     assert.ok(Array.from(tri.weights).every(Number.isFinite));
