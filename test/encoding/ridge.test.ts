@@ -203,8 +203,8 @@ describe('ridge baseline', function () {
     const opts = { alphas: [1e-9, 1e-3, 1, 1e3], folds: 4 };
     const tri = ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, { ...opts, solver: 'tridiagonal' });
     const eig = ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, { ...opts, solver: 'eigen' });
-    // the default is the eigendecomposition, bit for bit (the tridiagonal solver is opt-in: see ridge.ts)
-    assert.deepEqual(Array.from(ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, opts).weights), Array.from(eig.weights));
+    // the default is the tridiagonal solver, bit for bit
+    assert.deepEqual(Array.from(ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, opts).weights), Array.from(tri.weights));
     assert.ok(tri.eigenFallbacks > 0, 'fell back');
     assert.equal(eig.eigenFallbacks, 0);
     assert.ok(Array.from(tri.weights).every(Number.isFinite));
