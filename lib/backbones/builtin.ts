@@ -13,13 +13,24 @@
  *   block_7_add 14x14x64, block_9_add 14x14x64, block_12_add 14x14x96, block_14_add 7x7x160,
  *   block_15_add 7x7x160, block_16_project_BN 7x7x320, out_relu 7x7x1280 (the end of each resolution
  *   stage plus the residual outputs in between, and the final 1280-wide feature map).
- * Local tokens are the tapped maps transposed from tfjs NHWC to [B, C, h, w]; global tokens are their
- * global average pool [B, C].
+ * Local tokens are the tapped maps as [B, C, h, w]; global tokens are their global average pool [B, C].
+ *
+ * Two engines run the same weights (README "Backbones and the token cache" says why and how fast):
+ * - 'onnxruntime' (default): the Keras graph, cut to the tapped layers, converted to ONNX in memory at load
+ *   (keras-to-onnx.ts; no file, no download) and run by onnxruntime-node's CPU provider on every core.
+ *   Its outputs match tfjs-layers' to 1e-4 at every tapped layer (test/backbones/builtin-onnx.test.ts).
+ *   Backbone name `<name>@nsfwjs4+ort<version>`: its last bits differ from tfjs's, so token caches differ.
+ * - 'tfjs': tfjs-layers on the backend initBackend picks (wasm: one thread in Node); name `<name>@nsfwjs4`.
+ * Both take a smaller `inputSize` (the tapped grids shrink; the ONNX graph is built for that size).
  */
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import { initBackend } from '../compute/index.js';
 import { Backbone, BackboneError, BackboneTokens, checkBackboneDeclaration, checkImages } from './contract.js';
-import { loadNsfwjsModel, type BuiltinBackboneName } from './nsfwjs.js';
+import { kerasLayers, kerasToOnnx } from './keras-to-onnx.js';
+import { decodeTfjsWeights, loadNsfwjsModel, readNsfwjsModel, type BuiltinBackboneName } from './nsfwjs.js';
+import { loadOnnxBackbone } from './onnx-backbone.js';
 
 interface BuiltinSpec {
   inputSize: [number, number];
@@ -41,11 +52,23 @@ export const BUILTIN_BACKBONES: Record<BuiltinBackboneName, BuiltinSpec> = {
   },
 };
 
+/** What runs a built-in backbone: onnxruntime-node's CPU provider (every core) or tfjs-layers (initBackend's backend). */
+export type BuiltinEngine = 'onnxruntime' | 'tfjs';
+
 /** Options of {@link loadBuiltinBackbone}. */
 export interface BuiltinBackboneOptions {
   /** Layers to tap instead of the documented defaults (any layer names of the Keras model). */
   layers?: string[];
+  /** 'onnxruntime' (default; every core) or 'tfjs' (the backend initBackend picks; one thread on wasm). */
+  engine?: BuiltinEngine;
+  /** Input side, or `[H, W]` (default the native 299 or 224). Smaller is faster; the tapped grids shrink with it. */
+  inputSize?: number | [number, number];
+  /** onnxruntime's intra-op threads (default: every core, `os.availableParallelism()`); the numbers do not depend on it. */
+  threads?: number;
 }
+
+/** The smallest input side each built-in backbone takes (every valid convolution and pool keeps at least one cell). */
+export const BUILTIN_MIN_INPUT: Record<BuiltinBackboneName, number> = { inceptionv3: 75, mobilenetv2: 32 };
 
 /** Options of {@link tfjsLayersBackbone}. */
 export interface TfjsLayersBackboneOptions {
@@ -118,20 +141,47 @@ export function tfjsLayersBackbone(model: tf.LayersModel, opts: TfjsLayersBackbo
 
 /**
  * Loads a built-in offline backbone ('inceptionv3' 299^2 or 'mobilenetv2' 224^2) from nsfwjs@4's bundled
- * weights, on the backend `initBackend()` picks (wasm here). Images: RGB on 0..1 (mean 0, std 1).
+ * weights, run by onnxruntime-node on every core (default) or by tfjs (`engine: 'tfjs'`); `inputSize` makes
+ * it take smaller images. Images: RGB on 0..1 (mean 0, std 1), `[B, 3, H, W]`.
  */
 export async function loadBuiltinBackbone(which: BuiltinBackboneName, opts: BuiltinBackboneOptions = {}): Promise<Backbone> {
   const spec = BUILTIN_BACKBONES[which];
   if (!spec) {
     throw new BackboneError(`unknown built-in backbone '${which}'; choose one of ${Object.keys(BUILTIN_BACKBONES).join(', ')}, or load an ONNX model with loadOnnxBackbone.`);
   }
-  await initBackend();
-  const model = await loadNsfwjsModel(which);
-  const layers = opts.layers ?? spec.layers;
-  try {
-    return tfjsLayersBackbone(model, { name: `${which}@nsfwjs4`, layers, inputSize: spec.inputSize, mean: [0, 0, 0], std: [1, 1, 1] });
-  } catch (e) {
-    model.dispose();
-    throw e;
+  const engine = opts.engine ?? 'onnxruntime';
+  if (engine !== 'onnxruntime' && engine !== 'tfjs') throw new BackboneError(`loadBuiltinBackbone: unknown engine '${String(engine)}'; use 'onnxruntime' or 'tfjs'.`);
+  const size: [number, number] = typeof opts.inputSize === 'number' ? [opts.inputSize, opts.inputSize] : opts.inputSize ?? spec.inputSize;
+  const min = BUILTIN_MIN_INPUT[which];
+  if (!(size.length === 2 && size.every((v) => Number.isInteger(v) && v >= min))) {
+    throw new BackboneError(`loadBuiltinBackbone('${which}'): inputSize ${JSON.stringify(opts.inputSize)} must be a whole number of pixels (or [H, W]) of at least ${min}; the default is ${spec.inputSize[0]}.`);
   }
+  const layers = opts.layers ?? spec.layers;
+  const native = size[0] === spec.inputSize[0] && size[1] === spec.inputSize[1];
+  await initBackend();
+  if (engine === 'tfjs') {
+    const model = await loadNsfwjsModel(which, native ? undefined : { outputs: layers, inputSize: size });
+    try {
+      return tfjsLayersBackbone(model, { name: `${which}@nsfwjs4`, layers, inputSize: size, mean: [0, 0, 0], std: [1, 1, 1] });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+  const files = readNsfwjsModel(which);
+  const name = `${which}@nsfwjs4+ort${ort.env.versions.common}`;
+  const conv = kerasToOnnx(kerasLayers(files.modelTopology, which), decodeTfjsWeights(files.weightSpecs, files.weightData, `${which} (${files.source})`), {
+    outputs: layers, inputSize: size, name,
+  });
+  const threads = opts.threads ?? os.availableParallelism();
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new BackboneError(`loadBuiltinBackbone('${which}'): threads must be a positive whole number, got ${String(opts.threads)}.`);
+  return loadOnnxBackbone(conv.bytes, {
+    name,
+    layers: conv.outputs.map((o) => ({ output: o.name, kind: 'feature-map' as const, channels: o.shape[0] })),
+    inputSize: size,
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+  });
 }

@@ -3,6 +3,7 @@ export * from './nsfwjs.js';
 export * from './builtin.js';
 export * from './features.js';
 export * from './keras-executor.js';
+export * from './keras-to-onnx.js';
 export * from './resize.js';
 export * from './onnx-backbone.js';
 export * from './token-cache.js';

@@ -46,7 +46,7 @@ export interface OnnxBackboneOptions {
   inputName?: string;
   /** onnxruntime execution providers (default: `onnxExecutionProviders()`). */
   executionProviders?: string[];
-  /** onnxruntime intra-op threads (default: onnxruntime's choice). */
+  /** onnxruntime intra-op threads (default: onnxruntime's choice). The graph is always optimised at level 'all', which fixes the numbers' last bits. */
   intraOpNumThreads?: number;
 }
 
@@ -60,7 +60,7 @@ export interface SplitTokens {
   w: number;
 }
 
-/** Pure: splits one graph output (`data` with `shape`) into local `[B, C, h, w]` and global `[B, C]` tokens by its kind. */
+/** Pure: splits one graph output (`data` with `shape`) into local `[B, C, h, w]` and global `[B, C]` tokens by its kind (a feature map's local tokens are `data` itself, not a copy). */
 export function splitLayerOutput(data: Float32Array, shape: readonly number[], spec: OnnxLayerSpec): SplitTokens {
   const name = spec.name ?? spec.output;
   const bad = (want: string): never => {
@@ -85,7 +85,7 @@ export function splitLayerOutput(data: Float32Array, shape: readonly number[], s
       for (let k = 0; k < hw; k++) s += data[i * hw + k]!;
       global[i] = s / hw;
     }
-    return { local: data.slice(0, B * C * hw), global, B, C, h, w };
+    return { local: data.length === B * C * hw ? data : data.slice(0, B * C * hw), global, B, C, h, w };
   }
   // token layouts: [B, T, C] (flat) or [B, h, w, C] (patch grid)
   let B: number, T: number, C: number, P: number, h: number, w: number;
@@ -141,31 +141,34 @@ function outputFloats(t: ort.Tensor, name: string): Float32Array {
 }
 
 /**
- * Loads an ONNX vision model as a Backbone: `layers` declares which outputs are which layer and their
- * kind; images `[B, 3, H, W]` at `inputSize`, normalised with `mean`/`std`.
+ * Loads an ONNX vision model (a file, or its bytes) as a Backbone: `layers` declares which outputs are which
+ * layer and their kind; images `[B, 3, H, W]` at `inputSize`, normalised with `mean`/`std`.
  */
-export async function loadOnnxBackbone(file: string, opts: OnnxBackboneOptions): Promise<Backbone> {
+export async function loadOnnxBackbone(file: string | Uint8Array, opts: OnnxBackboneOptions): Promise<Backbone> {
+  const where = typeof file === 'string' ? file : `${opts?.name ?? 'ONNX model'} (in memory)`;
   if (!opts || !Array.isArray(opts.layers) || opts.layers.length === 0) {
-    throw new BackboneError(`loadOnnxBackbone(${file}): declare the tapped layers, e.g. layers: [{ output: 'block_11', kind: 'vit-tokens' }].`);
+    throw new BackboneError(`loadOnnxBackbone(${where}): declare the tapped layers, e.g. layers: [{ output: 'block_11', kind: 'vit-tokens' }].`);
   }
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(file, {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: opts.executionProviders ?? onnxExecutionProviders(),
+      graphOptimizationLevel: 'all',
       ...(opts.intraOpNumThreads ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
-    });
+    };
+    session = typeof file === 'string' ? await ort.InferenceSession.create(file, sessionOptions) : await ort.InferenceSession.create(file, sessionOptions);
   } catch (e) {
-    throw new FileFormatError(file, 'an ONNX model that onnxruntime can load', String((e as Error).message ?? e).split('\n')[0]!, 'Export it with data-prep/export-backbone.py or torch.onnx.export.');
+    throw new FileFormatError(where, 'an ONNX model that onnxruntime can load', String((e as Error).message ?? e).split('\n')[0]!, 'Export it with data-prep/export-backbone.py or torch.onnx.export.');
   }
   const inputName = opts.inputName ?? session.inputNames[0]!;
   if (!session.inputNames.includes(inputName)) {
-    throw new BackboneError(`${file}: no graph input '${inputName}'; inputs are ${session.inputNames.join(', ')}.`);
+    throw new BackboneError(`${where}: no graph input '${inputName}'; inputs are ${session.inputNames.join(', ')}.`);
   }
   const missing = opts.layers.filter((l) => !session.outputNames.includes(l.output));
   if (missing.length) {
     await session.release();
     throw new BackboneError(
-      `${file}: declared outputs ${missing.map((l) => `'${l.output}'`).join(', ')} are not graph outputs. The graph's outputs: ${session.outputNames.join(', ')}.`,
+      `${where}: declared outputs ${missing.map((l) => `'${l.output}'`).join(', ')} are not graph outputs. The graph's outputs: ${session.outputNames.join(', ')}.`,
     );
   }
   const specs = opts.layers;
@@ -186,16 +189,16 @@ export async function loadOnnxBackbone(file: string, opts: OnnxBackboneOptions):
   } catch (e) {
     await session.release();
     if (e instanceof BackboneError) throw e;
-    throw new BackboneError(`${file}: running a [1, 3, ${H}, ${W}] image failed: ${(e as Error).message}. Check inputSize against the exported graph.`);
+    throw new BackboneError(`${where}: running a [1, 3, ${H}, ${W}] image failed: ${(e as Error).message}. Check inputSize against the exported graph.`);
   }
   specs.forEach((l, i) => {
     if (l.channels !== undefined && l.channels !== probe[i]!.C) {
       void session.release();
-      throw new BackboneError(`${file}: layer ${names[i]} declares ${l.channels} channels but the graph gives ${probe[i]!.C}. Fix the declared widths.`);
+      throw new BackboneError(`${where}: layer ${names[i]} declares ${l.channels} channels but the graph gives ${probe[i]!.C}. Fix the declared widths.`);
     }
   });
   const bb: Backbone = {
-    name: opts.name ?? file.split(/[\\/]/).pop()!.replace(/\.onnx$/, ''),
+    name: opts.name ?? (typeof file === 'string' ? file.split(/[\\/]/).pop()!.replace(/\.onnx$/, '') : 'onnx-model'),
     inputSize: [H, W],
     mean: opts.mean,
     std: opts.std,

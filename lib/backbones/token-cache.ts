@@ -274,11 +274,19 @@ export async function buildTokenCache(backbone: Backbone, images: readonly Image
 
   // 3. run the backbone batch by batch
   const bar = opts.progress === false ? null : progress({ total: n, label: `tokens ${backbone.name}`, ...(opts.progress ?? {}) });
+  // images are decoded and resized (sharp, off the main thread) one batch ahead, while the backbone runs
+  const prepare = (s: number) => {
+    const p = Promise.all(images.slice(s, Math.min(n, s + batchSize)).map((im) => im.load()))
+      .then((imgs) => imagesToTensor(imgs, { size: backbone.inputSize, mean: backbone.mean, std: backbone.std }));
+    p.catch(() => undefined); // awaited below; this only keeps an abandoned prefetch from going unhandled
+    return p;
+  };
+  let next = prepare(0);
   try {
     for (let s = 0; s < n; s += batchSize) {
       const e = Math.min(n, s + batchSize);
-      const imgs = await Promise.all(images.slice(s, e).map((im) => im.load()));
-      const x = await imagesToTensor(imgs, { size: backbone.inputSize, mean: backbone.mean, std: backbone.std });
+      const x = await next;
+      if (e < n) next = prepare(e);
       const xt = tf.tensor4d(x.data, x.shape as [number, number, number, number]);
       const tokens = await getCheckedTokens(backbone, xt).finally(() => xt.dispose());
       try {

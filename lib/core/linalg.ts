@@ -179,6 +179,199 @@ function tql2(W: Float64Array, d: Float64Array, e: Float64Array, n: number): voi
   }
 }
 
+/** A symmetric matrix as Q T Q^T: T tridiagonal (diagonal `d` `[n]`, off-diagonal `e` `[n-1]`), Q orthogonal `[n, n]` row-major. */
+export interface SymmetricTridiagonal {
+  d: Float64Array;
+  e: Float64Array;
+  /** `[n, n]` row-major, float32 (formed with tfjs products). */
+  q: Float32Array;
+  n: number;
+}
+
+/**
+ * Householder tridiagonalisation A = Q T Q^T of a symmetric `[n, n]` matrix (only its lower triangle is read):
+ * the reduction in float64 in JS (row-contiguous loops over the lower triangle), then Q formed from the
+ * reflectors in blocks of 32 (compact WY, I - Y T Y^T) with float32 tfjs products. The first half of a
+ * symmetric eigendecomposition, enough to solve (A + alpha I) x = b for many alphas ({@link solveShiftedTridiagonal}).
+ */
+export function symmetricTridiagonal(a: ArrayLike<number>, n: number): SymmetricTridiagonal {
+  if (a.length !== n * n) throw new Error(`symmetricTridiagonal: expected ${n * n} values for a ${n}x${n} matrix, found ${a.length}.`);
+  const A = new Float64Array(n * n);
+  for (let i = 0; i < n * n; i++) A[i] = a[i]!;
+  const d = new Float64Array(n);
+  const e = new Float64Array(Math.max(0, n - 1));
+  const R = new Float64Array(n * n); // row k: reflector k at columns k+1..n-1
+  const beta = new Float64Array(n);
+  const p = new Float64Array(n);
+  const v = new Float64Array(n);
+  for (let k = 0; k < n - 2; k++) {
+    const m = n - k - 1;
+    const o = k + 1;
+    let sig = 0;
+    for (let i = 1; i < m; i++) {
+      const x = A[(o + i) * n + k]!;
+      sig += x * x;
+    }
+    const x0 = A[o * n + k]!;
+    d[k] = A[k * n + k]!;
+    if (sig === 0) {
+      e[k] = x0;
+      continue;
+    }
+    const alpha = -(x0 >= 0 ? 1 : -1) * Math.sqrt(sig + x0 * x0);
+    // the reflector scaled to v[0] = 1 (as LAPACK's dlarfg): |v[i]| <= 1 and b in [1, 2], whatever the column's
+    // scale. Unscaled, a column of round-off (a rank-deficient Gram matrix) gave b ~ 1e40, Infinity in float32.
+    const v0 = x0 - alpha;
+    v[0] = 1;
+    let vv = 1;
+    for (let i = 1; i < m; i++) {
+      v[i] = A[(o + i) * n + k]! / v0;
+      vv += v[i]! * v[i]!;
+    }
+    const b = 2 / vv;
+    e[k] = alpha;
+    beta[k] = b;
+    for (let i = 0; i < m; i++) R[k * n + o + i] = v[i]!;
+    // p = b B v with B = A[o.., o..], reading B's lower triangle row by row
+    p.fill(0, 0, m);
+    for (let r = 0; r < m; r++) {
+      const row = (o + r) * n + o;
+      const vr = v[r]!;
+      let pr = 0;
+      for (let c = 0; c < r; c++) {
+        const x = A[row + c]!;
+        pr += x * v[c]!;
+        p[c]! += x * vr;
+      }
+      p[r]! += pr + A[row + r]! * vr;
+    }
+    let pv = 0;
+    for (let i = 0; i < m; i++) {
+      p[i]! *= b;
+      pv += p[i]! * v[i]!;
+    }
+    const K = (b / 2) * pv;
+    for (let i = 0; i < m; i++) p[i]! -= K * v[i]!; // p is now w
+    // B -= v w^T + w v^T on the lower triangle
+    for (let r = 0; r < m; r++) {
+      const row = (o + r) * n + o;
+      const vr = v[r]!;
+      const wr = p[r]!;
+      for (let c = 0; c <= r; c++) A[row + c]! -= vr * p[c]! + wr * v[c]!;
+    }
+  }
+  if (n >= 2) {
+    d[n - 2] = A[(n - 2) * n + n - 2]!;
+    e[n - 2] = A[(n - 1) * n + n - 2]!;
+  }
+  if (n >= 1) d[n - 1] = A[(n - 1) * n + n - 1]!;
+  return { d, e, q: formQ(R, beta, n), n };
+}
+
+/** Q = H_0 H_1 ... H_{n-3} from the reflectors (rows of R, scales beta), in blocks: Q <- (I - Y T Y^T) Q from the last block back. */
+function formQ(R: Float64Array, beta: Float64Array, n: number): Float32Array {
+  const q = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) q[i * n + i] = 1;
+  const nr = Math.max(0, n - 2);
+  const NB = 32;
+  for (let j0 = Math.floor((nr - 1) / NB) * NB; j0 >= 0; j0 -= NB) {
+    const nb = Math.min(NB, nr - j0);
+    const o = j0 + 1; // the block's reflectors are zero above row o
+    const m = n - o;
+    // T (upper triangular nb x nb), float64: T[i][i] = beta_i, T[0:i, i] = -beta_i T[0:i, 0:i] (Y[:, 0:i]^T y_i)
+    const T = new Float64Array(nb * nb);
+    const yty = new Float64Array(nb);
+    for (let i = 0; i < nb; i++) {
+      const ki = j0 + i;
+      for (let l = 0; l < i; l++) {
+        const kl = j0 + l;
+        let s = 0;
+        for (let r = ki + 1; r < n; r++) s += R[kl * n + r]! * R[ki * n + r]!;
+        yty[l] = s;
+      }
+      for (let r = 0; r < i; r++) {
+        let s = 0;
+        for (let l = r; l < i; l++) s += T[r * nb + l]! * yty[l]!;
+        T[r * nb + i] = -beta[ki]! * s;
+      }
+      T[i * nb + i] = beta[ki]!;
+    }
+    const Yt = new Float32Array(nb * m); // Y^T restricted to rows o..n-1
+    const Y = new Float32Array(m * nb);
+    for (let i = 0; i < nb; i++) {
+      const ki = j0 + i;
+      for (let r = ki + 1; r < n; r++) {
+        const x = R[ki * n + r]!;
+        Yt[i * m + r - o] = x;
+        Y[(r - o) * nb + i] = x;
+      }
+    }
+    const sub = new Float32Array(m * m);
+    for (let r = 0; r < m; r++) sub.set(q.subarray((o + r) * n + o, (o + r) * n + n), r * m);
+    const out = tf.tidy(() => {
+      const Q = tf.tensor2d(sub, [m, m]);
+      const W = tf.matMul(tf.tensor2d(Float32Array.from(T), [nb, nb]), tf.matMul(tf.tensor2d(Yt, [nb, m]), Q));
+      return tf.sub(Q, tf.matMul(tf.tensor2d(Y, [m, nb]), W));
+    });
+    const res = out.dataSync() as Float32Array;
+    out.dispose();
+    for (let r = 0; r < m; r++) q.set(res.subarray(r * m, r * m + m), (o + r) * n + o);
+  }
+  return q;
+}
+
+/**
+ * Solves (T + alpha I) X = Z for a symmetric tridiagonal T (diagonal d `[k]`, off-diagonal e `[k-1]`) and
+ * Z `[k, w]` row-major (float64 arithmetic): `alpha` one shift for every column, or one per column `[w]`.
+ * Returns X `[k, w]` (float32), or null when T + alpha I is not positive definite (a pivot <= 0).
+ */
+export function solveShiftedTridiagonal(d: Float64Array, e: Float64Array, alpha: number | ArrayLike<number>, Z: ArrayLike<number>, w: number): Float32Array | null {
+  const k = d.length;
+  const X = new Float64Array(k * w);
+  if (typeof alpha === 'number') {
+    // one shift: the pivots are shared by every column
+    const piv = new Float64Array(k); // 1 / pivot
+    for (let i = 0; i < k; i++) {
+      const m = i > 0 ? d[i]! + alpha - e[i - 1]! * e[i - 1]! * piv[i - 1]! : d[i]! + alpha;
+      if (!(m > 0)) return null;
+      piv[i] = 1 / m;
+    }
+    for (let j = 0; j < w; j++) X[j] = Z[j]! * piv[0]!;
+    for (let i = 1; i < k; i++) {
+      const el = e[i - 1]!;
+      const inv = piv[i]!;
+      const r = i * w;
+      const q = r - w;
+      for (let j = 0; j < w; j++) X[r + j] = (Z[r + j]! - el * X[q + j]!) * inv;
+    }
+    for (let i = k - 2; i >= 0; i--) {
+      const c = e[i]! * piv[i]!;
+      const r = i * w;
+      const q = r + w;
+      for (let j = 0; j < w; j++) X[r + j]! -= c * X[q + j]!;
+    }
+    return Float32Array.from(X);
+  }
+  // one shift per column: pivots per row and column
+  const piv = new Float64Array(k * w);
+  for (let i = 0; i < k; i++) {
+    const di = d[i]!;
+    const el = i > 0 ? e[i - 1]! : 0;
+    for (let j = 0; j < w; j++) {
+      const m = i > 0 ? di + alpha[j]! - el * el * piv[(i - 1) * w + j]! : di + alpha[j]!;
+      if (!(m > 0)) return null;
+      const inv = 1 / m;
+      piv[i * w + j] = inv;
+      X[i * w + j] = (Z[i * w + j]! - (i > 0 ? el * X[(i - 1) * w + j]! : 0)) * inv;
+    }
+  }
+  for (let i = k - 2; i >= 0; i--) {
+    const ei = e[i]!;
+    for (let j = 0; j < w; j++) X[i * w + j]! -= ei * piv[i * w + j]! * X[(i + 1) * w + j]!;
+  }
+  return Float32Array.from(X);
+}
+
 /** Transpose of a row-major `[r, c]` array -> `[c, r]` (Float32Array). */
 export function transpose32(a: ArrayLike<number>, r: number, c: number): Float32Array {
   const out = new Float32Array(r * c);

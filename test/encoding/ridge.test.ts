@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { applyPca, fitPca, Rng, symmetricEigen } from 'brainnet/core';
-import { fitRidgeBaseline, fitRidgeBaselineFromCache, kfoldIds, ridgeCV, ridgePredict, tokenFeatures } from 'brainnet/encoding';
+import { applyPca, fitPca, Rng, solveShiftedTridiagonal, symmetricEigen, symmetricTridiagonal } from 'brainnet/core';
+import { fitRidgeBaseline, fitRidgeBaselineFromCache, kfoldIds, ridgeCV, ridgePredict, tokenFeatures, type RidgeSolver } from 'brainnet/encoding';
 
 interface RidgeCase {
   n: number; p: number; N: number; alphas: number[]; folds: number[];
@@ -76,6 +76,141 @@ describe('ridge baseline', function () {
       assert.ok(relErr(fit.intercept, c.intercept) < 1e-4, `intercept rel err ${relErr(fit.intercept, c.intercept)}`);
     });
   }
+
+  it('symmetricTridiagonal: Q T Q^T = A with Q orthonormal (across several 32-reflector blocks); the shifted solve', () => {
+    for (const n of [1, 2, 3, 70]) {
+      const rng = new Rng(40 + n);
+      const A = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) A[i * n + j] = A[j * n + i] = rng.normal();
+      const { d, e, q } = symmetricTridiagonal(A, n);
+      assert.equal(d.length, n);
+      assert.equal(e.length, Math.max(0, n - 1));
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+        let rec = 0;
+        let dot = 0;
+        for (let k = 0; k < n; k++) {
+          dot += q[i * n + k]! * q[j * n + k]!;
+          const tq = d[k]! * q[j * n + k]! + (k > 0 ? e[k - 1]! * q[j * n + k - 1]! : 0) + (k < n - 1 ? e[k]! * q[j * n + k + 1]! : 0);
+          rec += q[i * n + k]! * tq;
+        }
+        assert.ok(Math.abs(rec - A[i * n + j]!) < 1e-5, `n ${n}: (Q T Q^T - A)[${i},${j}] = ${rec - A[i * n + j]!}`);
+        assert.ok(Math.abs(dot - (i === j ? 1 : 0)) < 1e-5, `n ${n}: Q not orthonormal at ${i},${j}`);
+      }
+      // (T + alpha_j I) x_j = z_j, one alpha per column
+      const alphas = [2 * n + 5, 3 * n + 9];
+      const z = Float64Array.from({ length: n * 2 }, () => rng.normal());
+      const x = solveShiftedTridiagonal(d, e, alphas, z, 2)!;
+      for (let i = 0; i < n; i++) for (let j = 0; j < 2; j++) {
+        const tx = (d[i]! + alphas[j]!) * x[i * 2 + j]! + (i > 0 ? e[i - 1]! * x[(i - 1) * 2 + j]! : 0) + (i < n - 1 ? e[i]! * x[(i + 1) * 2 + j]! : 0);
+        assert.ok(Math.abs(tx - z[i * 2 + j]!) < 1e-5);
+      }
+    }
+    // not positive definite: null, not a wrong answer
+    assert.equal(solveShiftedTridiagonal(Float64Array.from([1, -3]), Float64Array.from([0.5]), 1, Float64Array.from([1, 1]), 1), null);
+  });
+
+  it('symmetricTridiagonal: a column of round-off (rank-deficient Gram matrix) gives a finite, orthonormal Q', () => {
+    // column 0 below the diagonal is ~1e-22 (what a reduced rank-deficient Gram matrix leaves): an unscaled reflector
+    // had beta ~ 1e42, Infinity in float32, and Q was NaN (the example's 1,280-wide out_relu features)
+    const n = 40;
+    const rng = new Rng(9);
+    const A = new Float64Array(n * n);
+    for (let i = 1; i < n; i++) for (let j = 1; j <= i; j++) A[i * n + j] = A[j * n + i] = rng.normal() + (i === j ? n : 0);
+    A[0] = 2;
+    for (let i = 1; i < n; i++) A[i * n] = A[i] = 1e-22 * rng.uniform(1, 2);
+    const { d, e, q } = symmetricTridiagonal(A, n);
+    assert.ok(Array.from(q).every(Number.isFinite), 'Q is finite');
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let rec = 0;
+      let dot = 0;
+      for (let k = 0; k < n; k++) {
+        dot += q[i * n + k]! * q[j * n + k]!;
+        rec += q[i * n + k]! * (d[k]! * q[j * n + k]! + (k > 0 ? e[k - 1]! * q[j * n + k - 1]! : 0) + (k < n - 1 ? e[k]! * q[j * n + k + 1]! : 0));
+      }
+      assert.ok(Math.abs(rec - A[i * n + j]!) < 1e-4, `(Q T Q^T - A)[${i},${j}] = ${rec - A[i * n + j]!}`);
+      assert.ok(Math.abs(dot - (i === j ? 1 : 0)) < 1e-5, `Q not orthonormal at ${i},${j}`);
+    }
+  });
+
+  /** ReLU6-like features (values 0..6, a dead channel, a duplicated one) and vertices of mixed noise: the fixture of the solver comparison. */
+  function reluFixture(seed: number, n: number, p: number, N: number): { X: Float32Array; Y: Float32Array } {
+    const rng = new Rng(seed);
+    const r = 8;
+    const U = randn(rng, n * r);
+    const M = randn(rng, r * p);
+    const X = new Float32Array(n * p);
+    for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) {
+      let s = 0.3 * rng.normal();
+      for (let k = 0; k < r; k++) s += U[i * r + k]! * M[k * p + j]!;
+      X[i * p + j] = j === 0 ? 0 : Math.min(6, Math.max(0, s + 1));
+    }
+    for (let i = 0; i < n; i++) X[i * p + 2] = X[i * p + 1]!;
+    const W = randn(rng, p * N);
+    const Y = new Float32Array(n * N);
+    for (let i = 0; i < n; i++) for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < p; k++) s += X[i * p + k]! * W[k * N + j]! * (j % 3 === 0 ? 1 : 0.05);
+      Y[i * N + j] = s + rng.normal() * (1 + (j % 7) * 4);
+    }
+    return { X, Y };
+  }
+
+  it("the tridiagonal solver makes the eigendecomposition's choices: the same alphas per vertex and layer, the same R² (fixture: 3 layers, primal and kernel)", () => {
+    const nTr = 240;
+    const nVa = 60;
+    const N = 48;
+    const widths = [20, 96, 300]; // the last has more features than training rows: the kernel form
+    const layers = widths.map((p, l) => {
+      const { X } = reluFixture(100 + l, nTr + nVa, p, 1);
+      return { train: { data: X.subarray(0, nTr * p), shape: [nTr, p] as [number, number] }, val: { data: X.subarray(nTr * p), shape: [nVa, p] as [number, number] } };
+    });
+    const { Y } = reluFixture(7, nTr + nVa, 1, N);
+    // responses read layer 1's features
+    const X1 = Float32Array.from([...layers[1]!.train.data, ...layers[1]!.val.data]);
+    const rng = new Rng(8);
+    const W = randn(rng, 96 * N);
+    for (let i = 0; i < nTr + nVa; i++) for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < 96; k++) s += X1[i * 96 + k]! * W[k * N + j]!;
+      Y[i * N + j]! += s * (j % 4 === 0 ? 0.02 : 0.3);
+    }
+    const Ytr = { data: Y.subarray(0, nTr * N), shape: [nTr, N] as [number, number] };
+    const Yva = { data: Y.subarray(nTr * N), shape: [nVa, N] as [number, number] };
+    const run = (solver: RidgeSolver) => fitRidgeBaseline(layers, Ytr, Yva, { folds: 5, seed: 3, solver, targetBatch: 20 });
+    const eig = run('eigen');
+    const tri = run('tridiagonal');
+    assert.equal(tri.eigenFallbacks, 0, 'every factorisation was tridiagonal');
+    assert.deepEqual(Array.from(tri.alphaByLayer), Array.from(eig.alphaByLayer), 'the chosen alphas');
+    assert.deepEqual(Array.from(tri.bestLayer), Array.from(eig.bestLayer), 'the best layers');
+    // the alphas really vary across vertices (the comparison means something)
+    assert.ok(new Set(eig.alphaByLayer).size >= 4, `alphas chosen: ${[...new Set(eig.alphaByLayer)]}`);
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+    assert.ok(maxDiff(tri.r2ByLayer, eig.r2ByLayer) < 1e-5, `R² differs by ${maxDiff(tri.r2ByLayer, eig.r2ByLayer)}`);
+    assert.ok(maxDiff(tri.cvByLayer, eig.cvByLayer) < 1e-5, `CV R² differs by ${maxDiff(tri.cvByLayer, eig.cvByLayer)}`);
+    assert.ok(eig.bestLayer.filter((l) => l === 1).length > N / 2, 'the generating layer wins most vertices');
+  });
+
+  it('hands a Gram matrix that is not positive definite at the smallest alpha to the eigendecomposition', () => {
+    // 30 copies of one feature at different scales: rank one, its float32 Gram matrix has round-off eigenvalues below -1e-9
+    const rng = new Rng(12);
+    const n = 80;
+    const p = 30;
+    const x = randn(rng, n);
+    const c = randn(rng, p);
+    const X = new Float32Array(n * p);
+    for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) X[i * p + j] = x[i]! * c[j]! * 10;
+    const Y = Float32Array.from({ length: n * 3 }, (_, i) => x[Math.floor(i / 3)]! * (i % 3) + rng.normal());
+    const opts = { alphas: [1e-9, 1e-3, 1, 1e3], folds: 4 };
+    const tri = ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, { ...opts, solver: 'tridiagonal' });
+    const eig = ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, { ...opts, solver: 'eigen' });
+    // the default is the tridiagonal solver, bit for bit
+    assert.deepEqual(Array.from(ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, opts).weights), Array.from(tri.weights));
+    assert.ok(tri.eigenFallbacks > 0, 'fell back');
+    assert.equal(eig.eigenFallbacks, 0);
+    assert.ok(Array.from(tri.weights).every(Number.isFinite));
+    assert.deepEqual(Array.from(tri.bestAlpha), Array.from(eig.bestAlpha));
+    assert.throws(() => ridgeCV({ data: X, shape: [n, p] }, { data: Y, shape: [n, 3] }, { solver: 'qr' as RidgeSolver }), /unknown solver 'qr'/);
+  });
 
   it('kfoldIds: balanced, seeded folds', () => {
     const ids = kfoldIds(23, 5, 7);
