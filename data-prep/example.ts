@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION, type SubjectSize } from 'brainnet/synthetic';
-import { NotebookCellError, runNotebook } from 'brainnet/runner';
+import { LiveProgress, NotebookCellError, runNotebook } from 'brainnet/runner';
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -46,12 +46,20 @@ async function main(): Promise<number> {
   if (a.epochs) params.epochs = a.epochs;
   if (a.backbone) params.backbone = a.backbone.endsWith('.json') ? path.resolve(a.backbone) : a.backbone;
   console.log(`example: running notebooks/example.ipynb on ${data}`);
+  // While a cell runs, its progress bars (token extraction, training) show here too: one redrawn line in a
+  // terminal, a line every 10 s in a log.
+  const live = new LiveProgress();
   try {
     const r = await runNotebook(path.join(REPO, 'notebooks', 'example.ipynb'), {
       outDir: out, params,
-      onCell: (e) => { if (e.phase === 'end') console.log(`  cell ${e.number}/${e.total} ${e.status} in ${e.seconds!.toFixed(1)} s`); },
-      onWarning: (w) => console.warn(`  warning: ${w}`),
+      onCell: (e) => {
+        live.onCell(e);
+        if (e.phase === 'end') console.log(`  cell ${e.number}/${e.total} ${e.status} in ${e.seconds!.toFixed(1)} s`);
+      },
+      onProgress: (e) => live.onProgress(e),
+      onWarning: (w) => { live.clear(); console.warn(`  warning: ${w}`); },
     });
+    live.stop();
     const figs = fs.existsSync(params.outDir!) ? fs.readdirSync(params.outDir!).filter((f) => f.endsWith('.png')).sort() : [];
     console.log(`\nexample: done in ${((Date.now() - t0) / 1000).toFixed(0)} s (subject ${tSubject.toFixed(0)} s, notebook ${r.seconds.toFixed(0)} s)`);
     console.log(`  executed notebook: ${path.relative(process.cwd(), r.ipynbPath)}`);
@@ -59,6 +67,7 @@ async function main(): Promise<number> {
     console.log(`  figures (${figs.length} PNG): ${path.relative(process.cwd(), params.outDir!)}/{${figs.join(',')}}`);
     return 0;
   } catch (e) {
+    live.stop();
     if (e instanceof NotebookCellError) {
       console.error(`example: ${e.message}\n  partial outputs: ${e.ipynbPath}, ${e.htmlPath}`);
       return 1;
