@@ -6,9 +6,23 @@ Usage: JUPYTER_PATH=<prefix>/share/jupyter /usr/bin/python3 test/kernel/driver.p
 import json
 import os
 import sys
+import tempfile
 import time
 
 from jupyter_helpers import TIMEOUT, collect, shell_reply, start_kernel  # noqa: F401
+
+
+def wait_for(kc, msg_id, msg_type, timeout=TIMEOUT):
+    """Waits for an iopub message of one request (e.g. its execute_input: the kernel has started the cell)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=1)
+        except Exception:
+            continue
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == msg_type:
+            return msg
+    raise TimeoutError(f"no {msg_type} for {msg_id} within {timeout} s")
 
 
 def execute(kc, code, **kw):
@@ -79,10 +93,11 @@ def main():
         msg_id = kc.is_complete("function f() {")
         result["is_complete"] = shell_reply(kc, msg_id)["content"]
 
-        # interrupt a runaway synchronous cell, then a pending await
+        # interrupt a runaway synchronous cell, then a pending await: once the kernel has started the cell (its
+        # execute_input is out), however long that took; the kernel re-sends its SIGINT until the cell stops
         for name, code in (("interrupt_sync", "while (true) {}"), ("interrupt_await", "await new Promise(() => {})")):
             msg_id = kc.execute(code)
-            time.sleep(0.5)
+            wait_for(kc, msg_id, "execute_input")
             km.interrupt_kernel()
             result[name] = {"reply": shell_reply(kc, msg_id)["content"], "iopub": collect(kc, msg_id)}
             result[name + "_after"] = execute(kc, "40 + 2")
@@ -90,10 +105,20 @@ def main():
         msg_id = kc.history(hist_access_type="tail", n=3, output=False, raw=True)
         result["history"] = shell_reply(kc, msg_id)["content"]
 
-        # "Run all" after a failing cell: requests already queued are aborted, a later one runs
-        # the failing cell waits a little, so that the next two are surely queued before it fails
-        ids = [kc.execute(c) for c in ('await new Promise((r) => setTimeout(r, 300)); throw new Error("stop")', "1", "2")]
-        result["abort"] = [shell_reply(kc, i)["content"] for i in ids]
+        # "Run all" after a failing cell: requests already queued are aborted, a later one runs.
+        # The failing cell waits for a flag file that appears only once the next two requests are sent.
+        flag = os.path.join(tempfile.gettempdir(), f"bn-abort-flag-{os.getpid()}")
+        failing = (
+            "import { existsSync } from 'node:fs';\n"
+            "await new Promise<void>((r) => { const t = setInterval(() => { if (existsSync(%s)) { clearInterval(t); r(); } }, 10); });\n"
+            'throw new Error("stop")' % json.dumps(flag)
+        )
+        ids = [kc.execute(c) for c in (failing, "1", "2")]
+        open(flag, "w").close()
+        try:
+            result["abort"] = [shell_reply(kc, i)["content"] for i in ids]
+        finally:
+            os.remove(flag)
         for i in ids:
             collect(kc, i, timeout=5)
         result["abort_after"] = execute(kc, "3")
