@@ -3,8 +3,12 @@
  * a log gets at most one line per 10 s, a TTY one line redrawn in place, and nothing is left running after a cell.
  */
 import { strict as assert } from 'node:assert';
-import { LiveProgress, type CellEvent, type ProgressEvent } from 'brainnet/runner';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LiveProgress, runNotebook, type CellEvent, type ProgressEvent } from 'brainnet/runner';
 import { progress, progressFromMetadata } from 'brainnet/notebook';
+import { installTestKernel } from './kernel-env';
 
 const start = (number: number, total = 12): CellEvent => ({ phase: 'start', number, total, index: number });
 const end = (number: number, total = 12): CellEvent => ({ phase: 'end', number, total, index: number, seconds: 1, status: 'ok' });
@@ -77,5 +81,32 @@ describe('notebook runner: live progress in the terminal', () => {
     assert.deepEqual(states.map((s) => [s?.label, s?.done, s?.total, s?.finished]), [['tokens', 0, 4, false], ['tokens', 3, 4, false], ['tokens', 3, 4, true]]);
     assert.equal(progressFromMetadata({}), undefined);
     assert.equal(progressFromMetadata({ brainnet: { progress: { done: 'x' } } }), undefined);
+  });
+
+  it('runNotebook hands the running cell\'s progress bar to onProgress as the kernel sends it', async function () {
+    this.timeout(120_000);
+    const env = installTestKernel();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bn-live-'));
+    const saved = process.env.JUPYTER_PATH;
+    process.env.JUPYTER_PATH = env.jupyterPath;
+    try {
+      const cells = [
+        { cell_type: 'code', id: 'a', metadata: {}, source: "import { progress } from 'brainnet';\nconst n = 1;", outputs: [], execution_count: null },
+        { cell_type: 'code', id: 'b', metadata: {}, source: "const bar = progress({ total: 5, label: 'extract', minIntervalMs: 0 });\nfor (let i = 0; i < 5; i++) { await new Promise((r) => setTimeout(r, 5)); bar.tick(); }\nbar.done();", outputs: [], execution_count: null },
+      ];
+      fs.writeFileSync(path.join(dir, 'bar.ipynb'), JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: 'brainnet-ts', display_name: 'TypeScript (brainnet)', language: 'typescript' } }, cells }));
+      const seen: ProgressEvent[] = [];
+      await runNotebook(path.join(dir, 'bar.ipynb'), { outDir: path.join(dir, 'out'), onProgress: (e) => seen.push(e) });
+      assert.ok(seen.length >= 2, `${seen.length} progress events`);
+      assert.ok(seen.every((e) => e.cell === 2 && e.total === 2 && e.state.label === 'extract' && e.state.total === 5));
+      assert.equal(seen[0].state.done, 0);
+      assert.deepEqual([seen.at(-1)!.state.done, seen.at(-1)!.state.finished], [5, true]);
+      assert.equal(new Set(seen.map((e) => e.displayId)).size, 1, 'one bar, one display id');
+    } finally {
+      if (saved === undefined) delete process.env.JUPYTER_PATH;
+      else process.env.JUPYTER_PATH = saved;
+      env.cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
