@@ -125,10 +125,13 @@ def main():
     finally:
         t = time.time()
         kc.stop_channels()
+        # The Popen object itself: jupyter_client forgets it once the process is reaped.
+        popen = km.provisioner.process
         km.shutdown_kernel(now=False)
         result["shutdown_s"] = time.time() - t
         result["alive_after_shutdown"] = km.is_alive()
-        result["exit_code"] = km.provisioner.process.returncode if km.provisioner and km.provisioner.process else None
+        # 0: it exited by itself on shutdown_request; negative: jupyter_client had to signal it.
+        result["exit_code"] = popen.wait()
     print(json.dumps(result))
 
 

@@ -72,25 +72,37 @@ describe('kernel: stdin (input, prompt) through the runner', function () {
     });
   }
 
-  it('the CLI answers prompts from --input name=value, and names a prompt it has no answer for', () => {
-    const nb = {
-      nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: 'brainnet-ts', display_name: 'TypeScript (brainnet)', language: 'typescript' } },
-      cells: [{ cell_type: 'code', id: 'ask', metadata: {}, source: "const subject = await input('Subject: ');\nconst key = await input('API key: ', { password: true });\n`${subject}:${key.length}`", outputs: [], execution_count: null }],
-    };
-    fs.writeFileSync(path.join(dir, 'ask.ipynb'), JSON.stringify(nb));
-    const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, path.join(dir, 'ask.ipynb'), '--out', path.join(dir, 'out'), ...args], { env: { ...process.env, JUPYTER_PATH: install.jupyterPath }, encoding: 'utf8', timeout: 110_000 });
-    const ok = cli('--input', 'Subject=sub-07', '--input', 'API key=abcd');
-    assert.equal(ok.status, 0, ok.stderr);
-    const out = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'ask.ipynb'), 'utf8'));
-    assert.equal(value(out.cells[0].outputs), "'sub-07:4'");
-    const none = cli();
-    assert.equal(none.status, 1);
-    assert.match(none.stderr, /StdinNotAllowedError: input\("Subject: "\) needs an answer from the front end/);
-    const other = cli('--input', 'Subject=sub-07');
-    assert.equal(other.status, 1);
-    assert.match(other.stderr, /InputError: input\("API key: "\): no --input answers the prompt "API key: ": expected --input 'API key=<value>', found only 'Subject'/);
-    const bad = cli('--input', 'novalue');
-    assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /--input: expected name=value, found "novalue"/);
+  describe('the CLI (one kernel per run)', () => {
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [CLI, path.join(dir, 'ask.ipynb'), '--out', path.join(dir, 'out'), ...args], { env: { ...process.env, JUPYTER_PATH: install.jupyterPath }, encoding: 'utf8', timeout: 110_000 });
+    before(() => {
+      const nb = {
+        nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: 'brainnet-ts', display_name: 'TypeScript (brainnet)', language: 'typescript' } },
+        cells: [{ cell_type: 'code', id: 'ask', metadata: {}, source: "const subject = await input('Subject: ');\nconst key = await input('API key: ', { password: true });\n`${subject}:${key.length}`", outputs: [], execution_count: null }],
+      };
+      fs.writeFileSync(path.join(dir, 'ask.ipynb'), JSON.stringify(nb));
+    });
+
+    it('answers prompts from --input name=value (the prompt without its colon)', () => {
+      const ok = cli('--input', 'Subject=sub-07', '--input', 'API key=abcd');
+      assert.equal(ok.status, 0, ok.stderr);
+      const out = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'ask.ipynb'), 'utf8'));
+      assert.equal(value(out.cells[0].outputs), "'sub-07:4'");
+    });
+
+    it('without --input, the cell fails with the kernel\'s allow_stdin error', () => {
+      const none = cli();
+      assert.equal(none.status, 1);
+      assert.match(none.stderr, /StdinNotAllowedError: input\("Subject: "\) needs an answer from the front end/);
+    });
+
+    it('names a prompt no --input answers, and refuses a malformed --input', () => {
+      const other = cli('--input', 'Subject=sub-07');
+      assert.equal(other.status, 1);
+      assert.match(other.stderr, /InputError: input\("API key: "\): no --input answers the prompt "API key: ": expected --input 'API key=<value>', found only 'Subject'/);
+      const bad = cli('--input', 'novalue');
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /--input: expected name=value, found "novalue"/);
+    });
   });
 });

@@ -22,7 +22,7 @@ describe('notebook runner: live progress in the terminal', () => {
     live.onCell(start(1));
     for (let t = 0; t <= 3000; t += 500) live.onProgress(bar(1, t / 100, t, t === 3000));
     live.onCell(end(1));
-    assert.deepEqual(out, [], 'a 3 s cell prints no progress line');
+    assert.equal(out.length, 0, 'a 3 s cell prints no progress line');
     live.onCell(start(5));
     const times: number[] = [];
     for (let t = 0; t <= 60_000; t += 250) {
