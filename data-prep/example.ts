@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION, type SubjectSize } from 'brainnet/synthetic';
-import { LiveProgress, NotebookCellError, runNotebook } from 'brainnet/runner';
+import { exitOnSignals, LiveProgress, NotebookCellError, runNotebook } from 'brainnet/runner';
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -49,6 +49,7 @@ async function main(): Promise<number> {
   // While a cell runs, its progress bars (token extraction, training) show here too: one redrawn line in a
   // terminal, a line every 10 s in a log.
   const live = new LiveProgress();
+  exitOnSignals(); // Ctrl-C or kill: the notebook's kernel is stopped and its connection file removed
   try {
     const r = await runNotebook(path.join(REPO, 'notebooks', 'example.ipynb'), {
       outDir: out, params,

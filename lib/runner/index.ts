@@ -1,6 +1,6 @@
 /** lib/runner: the headless notebook runner (`runNotebook`, CLI in dist/lib/runner/cli.js), its Jupyter client, nbformat and HTML export. */
 export {
-  KernelClient, KernelError, findKernelSpec, listKernelSpecs, jupyterDataDirs, liveKernels, removeStaleKernelFiles,
+  KernelClient, KernelError, findKernelSpec, listKernelSpecs, jupyterDataDirs, liveKernels, removeStaleKernelFiles, exitOnSignals,
   type KernelSpec, type NotebookOutput, type ExecuteResult, type StartOptions, type ExecuteOptions, type InputRequest, type DisplayMessage,
 } from './jupyter-client.js';
 export {

@@ -230,6 +230,24 @@ export function liveKernels(): KernelClient[] {
   return [...liveSet()];
 }
 
+/**
+ * Makes SIGINT, SIGTERM and SIGHUP end the process with 128 + the signal's number after a note on stderr, so that
+ * the exit hook stops the kernels and removes their files (a signal's default action skips exit handlers).
+ * For programs that run notebooks (data-prep/example.ts); the runner's CLI has its own (watch mode ends on Ctrl-C).
+ * Returns a function that removes the handlers.
+ */
+export function exitOnSignals(what = process.argv[1] ?? 'node'): () => void {
+  const codes: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+  const handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: ${path.basename(what)} stops its kernels and exits\n`);
+    process.exit(codes[signal]);
+  };
+  for (const s of Object.keys(codes) as NodeJS.Signals[]) process.on(s, handler);
+  return () => {
+    for (const s of Object.keys(codes) as NodeJS.Signals[]) process.off(s, handler);
+  };
+}
+
 const CONNECTION_FILE = /^brainnet-kernel-(\d+)-[0-9a-f]+\.json$/;
 const IPC_DIR = /^brainnet-ipc-(\d+)-/;
 

@@ -122,6 +122,28 @@ describe('notebook runner: no orphan kernels', function () {
     assert.deepEqual(filesOf(r.pid!), []);
   });
 
+  it('a program that calls exitOnSignals() stops its kernel and removes its files when it gets SIGTERM', async () => {
+    const script = `
+      const { KernelClient, findKernelSpec, exitOnSignals } = require(${JSON.stringify(path.join(REPO, 'dist', 'lib', 'runner', 'index.js'))});
+      exitOnSignals();
+      KernelClient.start({ kernel: findKernelSpec('brainnet-ts'), cwd: ${JSON.stringify(dir)} }).then((k) => {
+        console.log(JSON.stringify({ kernel: k.pid }));
+        setInterval(() => {}, 1000);
+      });`;
+    const p = spawn(process.execPath, ['-e', script], { env: { ...process.env, JUPYTER_PATH: env.jupyterPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(p);
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    await until(() => out.includes('\n') || p.exitCode !== null, 110_000, 'the program\'s kernel');
+    const { kernel } = JSON.parse(out);
+    assert.equal(filesOf(p.pid!).length, 2);
+    const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+    p.kill('SIGTERM');
+    assert.equal(await exited, 143);
+    await until(() => !running(kernel), 3000, `kernel ${kernel} exiting with its program`);
+    assert.deepEqual(filesOf(p.pid!), []);
+  });
+
   it('the test suite stops a kernel left running by a test that timed out', () => {
     const r = spawnSync(process.execPath, [path.join(REPO, 'node_modules', 'mocha', 'bin', 'mocha.js'), 'test/fixtures/mocha/kernel-timeout.fixture.ts'], {
       cwd: REPO, env: { ...process.env, JUPYTER_PATH: env.jupyterPath, BN_FIXTURE_CWD: dir }, encoding: 'utf8', timeout: 110_000,
