@@ -2,8 +2,8 @@
  * Writes a synthetic subject in the Natural Scenes Dataset (NSD) layout: func1pt8mm-like volumes,
  * int16 betas per session (×300, 750 trials), the experiment design, the stimulus info CSV, the
  * image brick and the ROI volumes, under NSD's own relative paths (see `NSD_PATHS`), plus ground
- * truth. The responses come from the same world as the Algonauts layout (cortex, stimuli, read-out
- * weights, noise model), so the two layouts agree on what each brain region does.
+ * truth. The responses come from the same world as the Algonauts layout (world.ts: cortex, stimuli,
+ * read-out; responses.ts: the noise model), so the two layouts agree on what each brain region does.
  *
  * Volume. The brain is two half-ellipsoids (one per hemisphere) inside the grid; the cortex is the
  * outer shell of each (normalised radius 0.7..1). Each cortex voxel gets a direction on its
@@ -21,14 +21,15 @@ import { writeMat } from '../io/mat.js';
 import { openHdf5 } from '../io/hdf5.js';
 import { writeNpy } from '../io/npy.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { CATEGORIES, makeCortex, poleCoords, type HemisphereTruth } from './cortex.js';
+import { CATEGORIES, makeCortex, poleCoords, type Cortex, type HemisphereTruth } from './cortex.js';
 import { ROI_FILES, type Hemi } from '../data/rois.js';
 import { NSD, nsdBetaName, nsdPaths } from '../data/nsd-layout.js';
 import { ico } from './ico.js';
 import { Rng, subSeed } from '../core/rng.js';
-import { renderStimulus, sampleStimulus, stimulusFeatures, type StimulusSpec } from './stimuli.js';
-import { FEATURE_DIM, featureVector, noiseCeiling, noiselessSignal, readoutWeights, repeatCounts } from './responses.js';
+import { noiseCeiling, repeatCounts, trialNoiseSd, unitVarianceScale } from './responses.js';
 import type { SubjectSize } from './subject.js';
+import { drawWorldStimuli, repeatTally, worldSignal, type WorldStimuli } from './world.js';
+import { stageClock, type StageClock, type SubjectProgress } from './stage-clock.js';
 
 /** The NSD-layout sizes: grid [X, Y, Z], sessions written, icosahedron order of the world. */
 export const NSD_SIZES: Record<SubjectSize, { grid: [number, number, number]; sessions: number; order: number }> = {
@@ -48,7 +49,7 @@ export interface MakeNsdSubjectOptions {
   imageSize?: number;
   /** gzip level of the betas (default 1: fast). */
   gzipLevel?: number;
-  onProgress?: (stage: string, done: number, total: number, elapsedMs: number) => void;
+  onProgress?: SubjectProgress;
 }
 
 /** What `makeNsdSubject` returns. */
@@ -217,177 +218,261 @@ export async function makeNsdSubject(opts: MakeNsdSubjectOptions): Promise<MakeN
   const imageSize = opts.imageSize ?? NSD.brickSize;
   const dir = path.resolve(opts.out);
   const P = nsdPaths(1);
-  const p = (...parts: string[]) => path.join(dir, ...parts);
-  for (const d of [path.dirname(P.expdesign), path.dirname(P.brick), P.betas, P.roi, P.label, 'ground_truth']) fs.mkdirSync(p(d), { recursive: true });
-  const timings: Record<string, number> = {};
-  const t0 = Date.now();
-  let tStage = t0, peak = process.memoryUsage().rss;
-  const progress = opts.onProgress ?? (() => {});
-  const stage = (name: string) => { peak = Math.max(peak, process.memoryUsage().rss); timings[name] = Date.now() - tStage; tStage = Date.now(); };
+  for (const d of [path.dirname(P.expdesign), path.dirname(P.brick), P.betas, P.roi, P.label, 'ground_truth']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  const clock = stageClock(opts.onProgress);
 
   // 1. world, volume, voxel -> vertex map
   const cortex = makeCortex({ order: cfg.order, seed: opts.seed });
-  const sphere = ico(cfg.order, 1).vertices;
-  const [X, Y, Z] = cfg.grid;
-  const nVox = X * Y * Z;
-  const geo = nsdVolumeGeometry(cfg.grid);
-  const spacing = Math.sqrt((4 * Math.PI) / (sphere.length / 3));
-  const vox: Record<Hemi, { idx: Int32Array; vert: Int32Array }> = {} as never;
-  const hcp = new Int16Array(nVox), general = new Int16Array(nVox).fill(-1), ncsnrVol = new Float32Array(nVox);
-  const roiVols: Record<string, Int16Array> = {};
-  for (const f of Object.keys(ROI_FILES)) if (f !== 'streams') roiVols[f] = new Int16Array(nVox).fill(-1);
-  const seeds = voronoiSeeds(opts.seed);
-  for (const [hi, hemi] of [[1, 'lh'], [2, 'rh']] as const) {
-    const h = cortex[hemi];
-    const idx: number[] = [];
-    for (let i = 0; i < nVox; i++) if (geo.cortex[i] && geo.hemi[i] === hi) idx.push(i);
-    const q = new Float32Array(idx.length * 3);
-    idx.forEach((i, k) => q.set(geo.dir.subarray(i * 3, i * 3 + 3), k * 3));
-    const pts = new Float32Array(h.fsIndex.length * 3);
-    h.fsIndex.forEach((v, k) => pts.set(sphere.subarray(v * 3, v * 3 + 3), k * 3));
-    const near = nearestOnSphere(pts, q, 1.5 * spacing);
-    let dMax = 0;
-    for (let k = 0; k < pts.length / 3; k++) dMax = Math.max(dMax, poleCoords(hemi, pts[k * 3]!, pts[k * 3 + 1]!, pts[k * 3 + 2]!).d);
-    const vIdx: number[] = [], vVert: number[] = [];
-    idx.forEach((i, k) => {
-      const { d, phi } = poleCoords(hemi, q[k * 3]!, q[k * 3 + 1]!, q[k * 3 + 2]!);
-      const j = d <= dMax ? near[k]! : -1;
-      hcp[i] = j >= 0 && HCP_OF_ROI[h.roi[j]!] ? HCP_OF_ROI[h.roi[j]!]! : voronoiLabel(seeds, d, phi);
-      general[i] = j >= 0 ? 1 : 0;
-      if (j >= 0) { vIdx.push(i); vVert.push(j); ncsnrVol[i] = h.ncsnr[j]!; }
-      for (const [f, names] of Object.entries(roiVols)) {
-        const lab = j >= 0 ? ROI_FILES[f]!.indexOf(h.roi[j]!) : -1;
-        names[i] = lab > 0 ? lab : 0;
-      }
-    });
-    vox[hemi] = { idx: Int32Array.from(vIdx), vert: Int32Array.from(vVert) };
-  }
-  for (let i = 0; i < nVox; i++) if (geo.brain[i] && general[i] === -1) { general[i] = 0; for (const v of Object.values(roiVols)) v[i] = 0; }
-  const cortexIdx: number[] = [];
-  for (let i = 0; i < nVox; i++) if (geo.cortex[i]) cortexIdx.push(i);
-  const nCortex = cortexIdx.length;
-  stage('volume');
+  const volume = nsdVolume(cortex, cfg.grid, opts.seed);
+  clock.end('volume');
 
   // 2. design, stimuli (only the images shown in the written sessions), brick
   const design = makeNsdDesign(S, opts.seed);
-  const nImg = design.used.length;
-  const nsdIdOfCol = (c: number) => design.subjectim[c - 1]!; // subject 1's row
-  const order = Array.from(design.used).map((c, k) => ({ c, k, id: nsdIdOfCol(c) })).sort((a, b) => a.id - b.id);
+  const shown = shownImages(design);
+  const stimuli = await writeNsdBrick({ file: path.join(dir, P.brick), shown, imageSize, seed: opts.seed, clock });
+  await writeNsdDesign(dir, design, opts.seed);
+  clock.end('images');
+
+  // 3. betas per session
+  const drift = await writeNsdBetas({ dir, cortex, volume, stimuli, design, shown, sessions: S, seed: opts.seed, gzipLevel: opts.gzipLevel ?? 1, clock });
+  clock.end('betas');
+
+  // 4. ROI volumes, ncsnr, label tables
+  await writeNsdRois(dir, volume);
+  clock.end('rois');
+
+  // 5. ground truth
+  await writeNsdGroundTruth({ dir, seed: opts.seed, size: opts.size, cortex, volume, design, shown, stimuli, drift, sessions: S, imageSize });
+  clock.end('ground_truth');
+  let nGen = 0, nBrain = 0;
+  for (let i = 0; i < volume.geo.brain.length; i++) { nGen += volume.general[i] === 1 ? 1 : 0; nBrain += volume.geo.brain[i]!; }
+  return { dir, sessions: S, images: design.used.length, grid: cfg.grid, voxels: { brain: nBrain, cortex: volume.cortexIdx.length, nsdgeneral: nGen }, repeatCounts: repeatTally(design.repeats), ...clock.finish() };
+}
+
+/** The synthetic volume's labels [X·Y·Z] (flat index x + X·(y + Y·z)) and each visual voxel's challenge vertex. */
+interface NsdVolume {
+  grid: [number, number, number];
+  geo: ReturnType<typeof nsdVolumeGeometry>;
+  /** HCP_MMP1 label: 1..180 in cortex, 0 elsewhere. */
+  hcp: Int16Array;
+  /** nsdgeneral: 1 visual, 0 other brain, -1 outside. */
+  general: Int16Array;
+  /** ncsnr of the voxel's vertex, 0 outside nsdgeneral. */
+  ncsnr: Float32Array;
+  /** Per ROI file but streams: label, 0 in brain, -1 outside. */
+  rois: Record<string, Int16Array>;
+  /** The visual voxel's challenge vertex in its hemisphere (-1: none), and that hemisphere (1 lh, 2 rh). */
+  vertex: Int32Array;
+  vertexHemi: Uint8Array;
+  /** Flat indices of the cortex voxels, ascending. [V] */
+  cortexIdx: Int32Array;
+}
+
+/** Lays the world's cortex into the volume: maps each cortex voxel to its nearest challenge vertex and labels every voxel. */
+function nsdVolume(cortex: Cortex, grid: [number, number, number], seed: number): NsdVolume {
+  const nVox = grid[0] * grid[1] * grid[2];
+  const geo = nsdVolumeGeometry(grid);
+  const rois: Record<string, Int16Array> = {};
+  for (const f of Object.keys(ROI_FILES)) if (f !== 'streams') rois[f] = new Int16Array(nVox).fill(-1);
+  const vol: NsdVolume = {
+    grid, geo, rois, hcp: new Int16Array(nVox), general: new Int16Array(nVox).fill(-1), ncsnr: new Float32Array(nVox),
+    vertex: new Int32Array(nVox).fill(-1), vertexHemi: new Uint8Array(nVox), cortexIdx: new Int32Array(0),
+  };
+  const sphere = ico(cortex.order, 1).vertices;
+  const seeds = voronoiSeeds(seed);
+  for (const [hi, hemi] of [[1, 'lh'], [2, 'rh']] as const) labelHemisphere(vol, { hi, hemi, h: cortex[hemi], sphere, seeds });
+  for (let i = 0; i < nVox; i++) if (geo.brain[i] && vol.general[i] === -1) { vol.general[i] = 0; for (const v of Object.values(rois)) v[i] = 0; }
+  for (let i = 0; i < nVox; i++) if (!geo.brain[i]) vol.hcp[i] = 0;
+  const cortexIdx: number[] = [];
+  for (let i = 0; i < nVox; i++) if (geo.cortex[i]) cortexIdx.push(i);
+  vol.cortexIdx = Int32Array.from(cortexIdx);
+  return vol;
+}
+
+/** Labels one hemisphere's cortex voxels in `vol`: visual ones (within the challenge region) take their nearest challenge vertex, its ROI and ncsnr; all take an HCP label. */
+function labelHemisphere(vol: NsdVolume, opts: { hi: 1 | 2; hemi: Hemi; h: HemisphereTruth; sphere: Float32Array; seeds: VoronoiSeed[] }): void {
+  const { hi, hemi, h, sphere } = opts;
+  const { geo } = vol;
+  const idx: number[] = [];
+  for (let i = 0; i < geo.hemi.length; i++) if (geo.cortex[i] && geo.hemi[i] === hi) idx.push(i);
+  const q = new Float32Array(idx.length * 3);
+  idx.forEach((i, k) => q.set(geo.dir.subarray(i * 3, i * 3 + 3), k * 3));
+  const pts = new Float32Array(h.fsIndex.length * 3);
+  h.fsIndex.forEach((v, k) => pts.set(sphere.subarray(v * 3, v * 3 + 3), k * 3));
+  const spacing = Math.sqrt((4 * Math.PI) / (sphere.length / 3));
+  const near = nearestOnSphere(pts, q, 1.5 * spacing);
+  let dMax = 0;
+  for (let k = 0; k < pts.length / 3; k++) dMax = Math.max(dMax, poleCoords(hemi, pts[k * 3]!, pts[k * 3 + 1]!, pts[k * 3 + 2]!).d);
+  idx.forEach((i, k) => {
+    const { d, phi } = poleCoords(hemi, q[k * 3]!, q[k * 3 + 1]!, q[k * 3 + 2]!);
+    const j = d <= dMax ? near[k]! : -1;
+    vol.hcp[i] = j >= 0 && HCP_OF_ROI[h.roi[j]!] ? HCP_OF_ROI[h.roi[j]!]! : voronoiLabel(opts.seeds, d, phi);
+    vol.general[i] = j >= 0 ? 1 : 0;
+    if (j >= 0) { vol.vertex[i] = j; vol.vertexHemi[i] = hi; vol.ncsnr[i] = h.ncsnr[j]!; }
+    for (const [f, labels] of Object.entries(vol.rois)) {
+      const lab = j >= 0 ? ROI_FILES[f]!.indexOf(h.roi[j]!) : -1;
+      labels[i] = lab > 0 ? lab : 0;
+    }
+  });
+}
+
+/** The images the written sessions show, in ascending NSD id (the brick's row order): subjectim column, index in `design.used`, 1-based id; and the brick row of each column. */
+interface ShownImages {
+  order: Array<{ c: number; k: number; id: number }>;
+  /** Brick row of subjectim column c (1-based), -1 when not shown. [10001] */
+  rowOfCol: Int32Array;
+}
+
+/** The shown images of a design in brick order (subject 1's row of subjectim). Pure. */
+function shownImages(design: ReturnType<typeof makeNsdDesign>): ShownImages {
+  const order = Array.from(design.used).map((c, k) => ({ c, k, id: design.subjectim[c - 1]! })).sort((a, b) => a.id - b.id);
   const rowOfCol = new Int32Array(NSD.imagesPerSubject + 1).fill(-1);
   order.forEach((o, r) => (rowOfCol[o.c] = r));
-  const features = new Float32Array(nImg * FEATURE_DIM);
-  const labels = new Uint8Array(nImg * 6);
-  const specs: StimulusSpec[] = [];
-  const rng = new Rng(subSeed(opts.seed, 'nsd-stimuli'));
-  const brick = await openHdf5(p(P.brick), 'w');
+  return { order, rowOfCol };
+}
+
+/** Draws the shown images and writes the brick (imgBrick [N, size, size, 3] uint8, nsdId [N]); the file is removed if a write fails. */
+async function writeNsdBrick(opts: { file: string; shown: ShownImages; imageSize: number; seed: number; clock: StageClock }): Promise<WorldStimuli> {
+  const { imageSize, shown } = opts;
+  const nImg = shown.order.length;
+  const brick = await openHdf5(opts.file, 'w');
   try {
     brick.createDataset('imgBrick', { shape: [nImg, imageSize, imageSize, 3], dtype: 'uint8', chunks: [1, imageSize, imageSize, 3], compression: 1 });
-    for (let r = 0; r < nImg; r++) {
-      const spec = sampleStimulus(rng, r, imageSize);
-      const img = renderStimulus(spec);
-      brick.writeRows('imgBrick', r, { dtype: 'uint8', shape: [1, imageSize, imageSize, 3], data: img.rgb });
-      featureVector(stimulusFeatures(img), features.subarray(r * FEATURE_DIM, (r + 1) * FEATURE_DIM));
-      spec.labels.forEach((b, c) => (labels[r * 6 + c] = b ? 1 : 0));
-      specs.push(spec);
-      if (r % 100 === 99 || r === nImg - 1) progress('images', r + 1, nImg, Date.now() - t0);
-    }
-    brick.writeDataset('nsdId', { dtype: 'int32', shape: [nImg], data: Int32Array.from(order, (o) => o.id) });
+    const stimuli = await drawWorldStimuli({
+      rng: new Rng(subSeed(opts.seed, 'nsd-stimuli')), count: nImg, imageSize,
+      write: (r, image) => brick.writeRows('imgBrick', r, { dtype: 'uint8', shape: [1, imageSize, imageSize, 3], data: image.rgb }),
+      onProgress: (done, total) => opts.clock.progress('images', done, total),
+    });
+    brick.writeDataset('nsdId', { dtype: 'int32', shape: [nImg], data: Int32Array.from(shown.order, (o) => o.id) });
     brick.setAttr('/', 'description', 'Synthetic NSD brick: row r holds the image with 1-based NSD id nsdId[r] (ascending); the real brick has 73000 rows, row = nsdId - 1.');
     brick.close();
+    return stimuli;
   } catch (e) { brick.abort(); throw e; }
-  await writeMat(p(P.expdesign), {
+}
+
+/** Writes the experiment design (nsd_expdesign.mat) and the stimulus info CSV. */
+async function writeNsdDesign(dir: string, design: ReturnType<typeof makeNsdDesign>, seed: number): Promise<void> {
+  const P = nsdPaths(1);
+  await writeMat(path.join(dir, P.expdesign), {
     masterordering: { dtype: 'float64', shape: [1, NSD.designTrials], data: Float64Array.from(design.masterordering) },
     subjectim: { dtype: 'float64', shape: [NSD.subjects, NSD.imagesPerSubject], data: Float64Array.from(design.subjectim) },
     sharedix: { dtype: 'float64', shape: [1, NSD.shared], data: Float64Array.from(design.sharedix) },
   });
-  await writeFileAtomic(p(P.stiminfo), nsdStimInfoCsv(design, opts.seed));
-  stage('images');
+  await writeFileAtomic(path.join(dir, P.stiminfo), nsdStimInfoCsv(design, seed));
+}
 
-  // 3. betas per session: z = (signal + noise) * unit (single-trial sd 1), psc = base + gain_s * (z + offset_s), int16 = round(psc * 300)
-  const signal: Record<Hemi, Float32Array> = {
-    lh: noiselessSignal(features, nImg, readoutWeights(cortex.lh)),
-    rh: noiselessSignal(features, nImg, readoutWeights(cortex.rh)),
-  };
-  const T = NSD.trialsPerSession;
+/** Per cortex voxel: baseline [V], and per session gain and offset [S, V] (ground truth of the betas' drift). */
+interface NsdDrift { base: Float32Array; gains: Float32Array; offsets: Float32Array }
+
+/**
+ * Writes the betas of each session: z = (signal + noise) * unit (single-trial sd 1), psc = base + gain_s * (z + offset_s),
+ * int16 = round(psc * 300); non-visual cortex voxels hold z ~ N(0, 1). Returns the drift it drew.
+ */
+async function writeNsdBetas(opts: {
+  dir: string; cortex: Cortex; volume: NsdVolume; stimuli: WorldStimuli; design: ReturnType<typeof makeNsdDesign>; shown: ShownImages;
+  sessions: number; seed: number; gzipLevel: number; clock: StageClock;
+}): Promise<NsdDrift> {
+  const { cortex, volume, sessions: S } = opts;
+  const [X, Y, Z] = volume.grid;
+  const signal = { lh: worldSignal(cortex.lh, opts.stimuli), rh: worldSignal(cortex.rh, opts.stimuli) };
   const nR = new Rng(subSeed(opts.seed, 'nsd-noise'));
   const dR = new Rng(subSeed(opts.seed, 'nsd-drift'));
-  const base = Float32Array.from({ length: nCortex }, () => dR.normal() * 0.5);
-  const gains = new Float32Array(S * nCortex), offsets = new Float32Array(S * nCortex);
-  const cortexPos = new Int32Array(nVox).fill(-1);
-  cortexIdx.forEach((i, k) => (cortexPos[i] = k));
-  const vertOf = new Int32Array(nVox).fill(-1), hemiOf = new Uint8Array(nVox);
-  for (const hemi of ['lh', 'rh'] as const) vox[hemi].idx.forEach((i, k) => { vertOf[i] = vox[hemi].vert[k]!; hemiOf[i] = hemi === 'lh' ? 1 : 2; });
-  // per cortex voxel: its vertex (-1: non-visual), signal row length, noise sd and unit-variance factor
-  const kVert = new Int32Array(nCortex), kHemi = new Uint8Array(nCortex), kSd = new Float64Array(nCortex), kUnit = new Float64Array(nCortex);
-  for (let k = 0; k < nCortex; k++) {
-    const i = cortexIdx[k]!, j = vertOf[i]!;
-    kVert[k] = j;
-    kHemi[k] = hemiOf[i]!;
-    const sd = j >= 0 ? 1 / Math.max(1e-3, (hemiOf[i] === 1 ? cortex.lh : cortex.rh).ncsnr[j]!) : 0;
-    kSd[k] = sd;
-    kUnit[k] = 1 / Math.sqrt(1 + sd * sd);
-  }
-  const nL = cortex.lh.roi.length, nRh = cortex.rh.roi.length;
-  const vol = new Int16Array(T * nVox);
+  const nCortex = volume.cortexIdx.length;
+  const drift: NsdDrift = { base: Float32Array.from({ length: nCortex }, () => dR.normal() * 0.5), gains: new Float32Array(S * nCortex), offsets: new Float32Array(S * nCortex) };
+  const noise = voxelNoise(volume, cortex);
+  const T = NSD.trialsPerSession;
+  const vol = new Int16Array(T * X * Y * Z);
   for (let s = 0; s < S; s++) {
-    vol.fill(0);
     const sGain = dR.uniform(0.6, 1.6), sOff = dR.normal();
-    for (let k = 0; k < nCortex; k++) { gains[s * nCortex + k] = sGain * dR.uniform(0.8, 1.25); offsets[s * nCortex + k] = sOff + 0.5 * dR.normal(); }
-    const g = gains.subarray(s * nCortex, (s + 1) * nCortex), o = offsets.subarray(s * nCortex, (s + 1) * nCortex);
-    for (let t = 0; t < T; t++) {
-      const row = rowOfCol[design.masterordering[s * T + t]!]!;
-      const sigL = signal.lh.subarray(row * nL, (row + 1) * nL), sigR = signal.rh.subarray(row * nRh, (row + 1) * nRh);
-      const base0 = t * nVox;
-      for (let k = 0; k < nCortex; k++) {
-        const j = kVert[k]!;
-        const z = j >= 0 ? ((kHemi[k] === 1 ? sigL[j]! : sigR[j]!) + kSd[k]! * nR.normal()) * kUnit[k]! : nR.normal();
-        const v = Math.round((base[k]! + g[k]! * (z + o[k]!)) * NSD.betaScale);
-        vol[base0 + cortexIdx[k]!] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-      }
-    }
-    await writeNifti(p(P.betas, nsdBetaName(s + 1)), { dtype: 'int16', shape: [T, Z, Y, X], data: vol }, { affine: AFFINE(cfg.grid), gzipLevel: opts.gzipLevel ?? 1, descrip: 'synthetic NSD betas: int16 = percent signal change x 300' });
-    progress('betas', s + 1, S, Date.now() - t0);
-    peak = Math.max(peak, process.memoryUsage().rss);
+    for (let k = 0; k < nCortex; k++) { drift.gains[s * nCortex + k] = sGain * dR.uniform(0.8, 1.25); drift.offsets[s * nCortex + k] = sOff + 0.5 * dR.normal(); }
+    const session = { gain: drift.gains.subarray(s * nCortex, (s + 1) * nCortex), offset: drift.offsets.subarray(s * nCortex, (s + 1) * nCortex) };
+    const rows = Array.from({ length: T }, (_, t) => opts.shown.rowOfCol[opts.design.masterordering[s * T + t]!]!);
+    sessionBetas(vol, { volume, noise, signal, nVertices: { lh: cortex.lh.roi.length, rh: cortex.rh.roi.length }, rows, base: drift.base, ...session, rng: nR });
+    await writeNifti(path.join(opts.dir, nsdPaths(1).betas, nsdBetaName(s + 1)), { dtype: 'int16', shape: [T, Z, Y, X], data: vol }, { affine: AFFINE(volume.grid), gzipLevel: opts.gzipLevel, descrip: 'synthetic NSD betas: int16 = percent signal change x 300' });
+    opts.clock.progress('betas', s + 1, S);
+    opts.clock.sample();
   }
-  stage('betas');
+  return drift;
+}
 
-  // 4. ROI volumes, ncsnr, label tables
-  const aff = AFFINE(cfg.grid);
+/** Per cortex voxel (in `cortexIdx` order): its vertex (-1: non-visual) and hemisphere (1 lh, 2 rh), single-trial noise sd and unit-variance factor. */
+function voxelNoise(volume: NsdVolume, cortex: Cortex): { vert: Int32Array; hemi: Uint8Array; sd: Float64Array; unit: Float64Array } {
+  const nCortex = volume.cortexIdx.length;
+  const out = { vert: new Int32Array(nCortex), hemi: new Uint8Array(nCortex), sd: new Float64Array(nCortex), unit: new Float64Array(nCortex) };
+  for (let k = 0; k < nCortex; k++) {
+    const i = volume.cortexIdx[k]!, j = volume.vertex[i]!;
+    out.vert[k] = j;
+    out.hemi[k] = volume.vertexHemi[i]!;
+    const sd = j >= 0 ? trialNoiseSd((volume.vertexHemi[i] === 1 ? cortex.lh : cortex.rh).ncsnr[j]!) : 0;
+    out.sd[k] = sd;
+    out.unit[k] = unitVarianceScale(sd);
+  }
+  return out;
+}
+
+/** Fills `vol` [T, X·Y·Z] with one session's int16 betas: trial t shows brick row rows[t]; `rng` draws the trial noise in trial, then voxel order. */
+function sessionBetas(vol: Int16Array, o: {
+  volume: NsdVolume; noise: ReturnType<typeof voxelNoise>; signal: Record<Hemi, Float32Array>; nVertices: Record<Hemi, number>;
+  rows: number[]; base: Float32Array; gain: Float32Array; offset: Float32Array; rng: Rng;
+}): void {
+  const { cortexIdx } = o.volume;
+  const { vert, hemi, sd, unit } = o.noise;
+  const nVox = vol.length / o.rows.length, nL = o.nVertices.lh, nRh = o.nVertices.rh;
+  vol.fill(0);
+  o.rows.forEach((row, t) => {
+    const sigL = o.signal.lh.subarray(row * nL, (row + 1) * nL), sigR = o.signal.rh.subarray(row * nRh, (row + 1) * nRh);
+    const base0 = t * nVox;
+    for (let k = 0; k < cortexIdx.length; k++) {
+      const j = vert[k]!;
+      const z = j >= 0 ? ((hemi[k] === 1 ? sigL[j]! : sigR[j]!) + sd[k]! * o.rng.normal()) * unit[k]! : o.rng.normal();
+      const v = Math.round((o.base[k]! + o.gain[k]! * (z + o.offset[k]!)) * NSD.betaScale);
+      vol[base0 + cortexIdx[k]!] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    }
+  });
+}
+
+/** Writes the ROI volumes (HCP_MMP1, nsdgeneral, one per ROI file), the ncsnr volume and each volume's label table. */
+async function writeNsdRois(dir: string, volume: NsdVolume): Promise<void> {
+  const P = nsdPaths(1);
+  const [X, Y, Z] = volume.grid;
+  const aff = AFFINE(volume.grid);
   const v3 = (data: Int16Array | Float32Array) => ({ dtype: data instanceof Float32Array ? 'float32' as const : 'int16' as const, shape: [Z, Y, X], data });
-  await writeNifti(p(P.ncsnr), v3(ncsnrVol), { affine: aff });
-  for (let i = 0; i < nVox; i++) if (!geo.brain[i]) hcp[i] = 0;
-  await writeNifti(p(P.roi, 'HCP_MMP1.nii.gz'), v3(hcp), { affine: aff });
-  await writeNifti(p(P.roi, 'nsdgeneral.nii.gz'), v3(general), { affine: aff });
-  for (const [f, v] of Object.entries(roiVols)) await writeNifti(p(P.roi, `${f}.nii.gz`), v3(v), { affine: aff });
+  await writeNifti(path.join(dir, P.ncsnr), v3(volume.ncsnr), { affine: aff });
+  await writeNifti(path.join(dir, P.roi, 'HCP_MMP1.nii.gz'), v3(volume.hcp), { affine: aff });
+  await writeNifti(path.join(dir, P.roi, 'nsdgeneral.nii.gz'), v3(volume.general), { affine: aff });
+  for (const [f, v] of Object.entries(volume.rois)) await writeNifti(path.join(dir, P.roi, `${f}.nii.gz`), v3(v), { affine: aff });
   const ctab = (names: string[]) => names.map((n, j) => `${String(j).padStart(3)}  ${n.padEnd(16)} ${(j * 37) % 256} ${(j * 91) % 256} ${(j * 53) % 256} 0`).join('\n') + '\n';
-  await writeFileAtomic(p(P.label, 'HCP_MMP1.mgz.ctab'), ctab(['Unknown', ...Array.from({ length: 180 }, (_, j) => hcpName(j + 1))]));
-  await writeFileAtomic(p(P.label, 'nsdgeneral.mgz.ctab'), ctab(['Unknown', 'nsdgeneral']));
-  for (const f of Object.keys(roiVols)) await writeFileAtomic(p(P.label, `${f}.mgz.ctab`), ctab(ROI_FILES[f]!));
-  stage('rois');
+  await writeFileAtomic(path.join(dir, P.label, 'HCP_MMP1.mgz.ctab'), ctab(['Unknown', ...Array.from({ length: 180 }, (_, j) => hcpName(j + 1))]));
+  await writeFileAtomic(path.join(dir, P.label, 'nsdgeneral.mgz.ctab'), ctab(['Unknown', 'nsdgeneral']));
+  for (const f of Object.keys(volume.rois)) await writeFileAtomic(path.join(dir, P.label, `${f}.mgz.ctab`), ctab(ROI_FILES[f]!));
+}
 
-  // 5. ground truth
-  await writeNpy(p('ground_truth', 'cortex_voxels.npy'), { dtype: 'int32', shape: [nCortex], data: Int32Array.from(cortexIdx) });
-  await writeNpy(p('ground_truth', 'session_gain.npy'), { dtype: 'float32', shape: [S, nCortex], data: gains });
-  await writeNpy(p('ground_truth', 'session_offset.npy'), { dtype: 'float32', shape: [S, nCortex], data: offsets });
-  await writeNpy(p('ground_truth', 'baseline.npy'), { dtype: 'float32', shape: [nCortex], data: base });
-  const vv = new Int32Array(nVox).fill(-1);
-  for (let i = 0; i < nVox; i++) if (vertOf[i]! >= 0) vv[i] = vertOf[i]! + (hemiOf[i] === 2 ? 1 << 20 : 0);
-  await writeNifti(p('ground_truth', 'voxel_vertex.nii.gz'), { dtype: 'int32', shape: [Z, Y, X], data: vv }, { affine: aff });
-  const a3 = design.repeats.filter((r) => r === 3).length, a2 = design.repeats.filter((r) => r === 2).length, a1 = design.repeats.filter((r) => r === 1).length;
+/** Writes ground_truth/ (drift arrays, voxel -> vertex volume, truth.json, README.md) and the subject's README.md. */
+async function writeNsdGroundTruth(opts: {
+  dir: string; seed: number; size: SubjectSize; cortex: Cortex; volume: NsdVolume; design: ReturnType<typeof makeNsdDesign>; shown: ShownImages;
+  stimuli: WorldStimuli; drift: NsdDrift; sessions: number; imageSize: number;
+}): Promise<void> {
+  const { dir, cortex, volume, design, drift } = opts;
+  const gt = (name: string) => path.join(dir, 'ground_truth', name);
+  const [X, Y, Z] = volume.grid;
+  const nCortex = volume.cortexIdx.length, S = opts.sessions;
+  await writeNpy(gt('cortex_voxels.npy'), { dtype: 'int32', shape: [nCortex], data: volume.cortexIdx });
+  await writeNpy(gt('session_gain.npy'), { dtype: 'float32', shape: [S, nCortex], data: drift.gains });
+  await writeNpy(gt('session_offset.npy'), { dtype: 'float32', shape: [S, nCortex], data: drift.offsets });
+  await writeNpy(gt('baseline.npy'), { dtype: 'float32', shape: [nCortex], data: drift.base });
+  const vv = new Int32Array(volume.vertex.length).fill(-1);
+  for (let i = 0; i < vv.length; i++) if (volume.vertex[i]! >= 0) vv[i] = volume.vertex[i]! + (volume.vertexHemi[i] === 2 ? 1 << 20 : 0);
+  await writeNifti(gt('voxel_vertex.nii.gz'), { dtype: 'int32', shape: [Z, Y, X], data: vv }, { affine: AFFINE(volume.grid) });
   const hemiJson = (h: HemisphereTruth) => ({ fsIndex: Array.from(h.fsIndex), roi: h.roi, depth: h.depth, scale: h.scale, ncsnr: Array.from(h.ncsnr, rnd), noiseCeiling: Array.from(h.ncsnr, (v) => rnd(noiseCeiling(v, design.repeats))) });
-  await writeFileAtomic(p('ground_truth', 'truth.json'), JSON.stringify({
-    version: 1, layout: 'nsd', seed: opts.seed, size: opts.size, icoOrder: cfg.order, grid: cfg.grid, sessions: S, trialsPerSession: T, betaScale: NSD.betaScale,
-    categories: CATEGORIES, repeatCounts: { three: a3, two: a2, one: a1 },
-    images: order.map((o) => ({ nsdId: o.id, column: o.c, repeats: design.repeats[o.k], labels: CATEGORIES.filter((_, c) => specs[rowOfCol[o.c]!]!.labels[c]) })),
+  const { specs } = opts.stimuli, { rowOfCol } = opts.shown;
+  await writeFileAtomic(gt('truth.json'), JSON.stringify({
+    version: 1, layout: 'nsd', seed: opts.seed, size: opts.size, icoOrder: cortex.order, grid: volume.grid, sessions: S, trialsPerSession: NSD.trialsPerSession, betaScale: NSD.betaScale,
+    categories: CATEGORIES, repeatCounts: repeatTally(design.repeats),
+    images: opts.shown.order.map((o) => ({ nsdId: o.id, column: o.c, repeats: design.repeats[o.k], labels: CATEGORIES.filter((_, c) => specs[rowOfCol[o.c]!]!.labels[c]) })),
     lh: hemiJson(cortex.lh), rh: hemiJson(cortex.rh),
   }));
-  await writeFileAtomic(p('ground_truth', 'README.md'), README(S, cfg.grid, imageSize));
-  await writeFileAtomic(p('README.md'), README(S, cfg.grid, imageSize));
-  stage('ground_truth');
-  timings.total = Date.now() - t0;
-  let nGen = 0, nBrain = 0;
-  for (let i = 0; i < nVox; i++) { nGen += general[i] === 1 ? 1 : 0; nBrain += geo.brain[i]!; }
-  return { dir, sessions: S, images: nImg, grid: cfg.grid, voxels: { brain: nBrain, cortex: nCortex, nsdgeneral: nGen }, repeatCounts: { three: a3, two: a2, one: a1 }, timings, peakRssMB: Math.round(Math.max(peak, process.memoryUsage().rss) / 2 ** 20) };
+  await writeFileAtomic(gt('README.md'), README(S, volume.grid, opts.imageSize));
+  await writeFileAtomic(path.join(dir, 'README.md'), README(S, volume.grid, opts.imageSize));
 }
 
 const rnd = (v: number) => Math.round(v * 1e4) / 1e4;
@@ -398,11 +483,14 @@ function AFFINE(grid: [number, number, number]): number[][] {
   return [[v, 0, 0, (-v * (grid[0] - 1)) / 2], [0, v, 0, (-v * (grid[1] - 1)) / 2], [0, 0, v, (-v * (grid[2] - 1)) / 2], [0, 0, 0, 1]];
 }
 
+/** A parcel seed: unit vector and HCP_MMP1 label. */
+type VoronoiSeed = { x: number; y: number; z: number; label: number };
+
 /** Parcel seeds (unit vectors in the hemisphere's (d, phi) frame) for the HCP_MMP1 labels not tied to a world area. */
-function voronoiSeeds(seed: number): Array<{ x: number; y: number; z: number; label: number }> {
+function voronoiSeeds(seed: number): VoronoiSeed[] {
   const rng = new Rng(subSeed(seed, 'nsd-hcp'));
   const tied = new Set(Object.values(HCP_OF_ROI));
-  const out: Array<{ x: number; y: number; z: number; label: number }> = [];
+  const out: VoronoiSeed[] = [];
   for (let label = 1; label <= 180; label++) {
     if (tied.has(label)) continue;
     const u = rng.uniform(-1, 1), t = rng.uniform(0, 2 * Math.PI), s = Math.sqrt(1 - u * u);
@@ -412,7 +500,7 @@ function voronoiSeeds(seed: number): Array<{ x: number; y: number; z: number; la
 }
 
 /** The Voronoi parcel of the point at (d, phi) degrees. */
-function voronoiLabel(seeds: Array<{ x: number; y: number; z: number; label: number }>, d: number, phi: number): number {
+function voronoiLabel(seeds: VoronoiSeed[], d: number, phi: number): number {
   const dr = (d * Math.PI) / 180, pr = (phi * Math.PI) / 180;
   const x = Math.sin(dr) * Math.cos(pr), y = Math.sin(dr) * Math.sin(pr), z = Math.cos(dr);
   let best = 0, bd = -Infinity;

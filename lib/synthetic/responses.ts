@@ -144,6 +144,16 @@ export function noiseCeiling(ncsnr: number, repeats: Uint8Array): number {
   return (ncsnr * ncsnr) / (ncsnr * ncsnr + k);
 }
 
+/** Single-trial noise sd of a vertex: 1/ncsnr, with ncsnr floored at 1e-3. */
+export function trialNoiseSd(ncsnr: number): number {
+  return 1 / Math.max(1e-3, ncsnr);
+}
+
+/** The factor that gives a single trial (unit-variance signal plus noise of sd `sd`) unit variance. */
+export function unitVarianceScale(sd: number): number {
+  return 1 / Math.sqrt(1 + sd * sd);
+}
+
 /** Trial-averaged responses: signal [nImages, N] plus noise of sd 1/ncsnr per trial, scaled so that a single trial has unit variance (z-scored-like). Also returns trials 1 and 2 of `keep` vertices for split-half checks. */
 export function addTrialNoise(
   signal: Float32Array, nImages: number, ncsnr: Float32Array, repeats: Uint8Array, rng: Rng, keep: Int32Array = new Int32Array(0),
@@ -153,8 +163,8 @@ export function addTrialNoise(
   const trial1 = new Float32Array(nImages * keep.length), trial2 = new Float32Array(nImages * keep.length).fill(NaN);
   const keepPos = new Int32Array(n).fill(-1);
   keep.forEach((v, j) => (keepPos[v] = j));
-  const sd = Float64Array.from(ncsnr, (s) => 1 / Math.max(1e-3, s));
-  const unit = Float64Array.from(sd, (v) => 1 / Math.sqrt(1 + v * v)); // single-trial sd -> 1
+  const sd = Float64Array.from(ncsnr, trialNoiseSd);
+  const unit = Float64Array.from(sd, unitVarianceScale);
   for (let i = 0; i < nImages; i++) {
     const r = repeats[i]!;
     for (let k = 0; k < n; k++) {

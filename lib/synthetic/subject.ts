@@ -20,9 +20,11 @@ import { FSAVERAGE_N, ROI_FILES, type Hemi } from '../data/rois.js';
 import { ico, icoVertexCount } from './ico.js';
 import { groundTruthFile } from './ground-truth.js';
 import { Rng, subSeed } from '../core/rng.js';
-import { GRID, renderStimulus, sampleStimulus, stimulusFeatures, type StimulusSpec } from './stimuli.js';
-import { FEATURE_DIM, addTrialNoise, featureVector, noiseCeiling, noiselessSignal, readoutWeights, repeatCounts } from './responses.js';
+import { GRID, type StimulusSpec } from './stimuli.js';
+import { addTrialNoise, noiseCeiling, repeatCounts } from './responses.js';
 import { categoryDprime, formatReport, retinotopy, splitHalf, pearson, type ReportCheck } from './report.js';
+import { drawWorldStimuli, repeatTally, worldSignal, type WorldStimuli } from './world.js';
+import { stageClock, type StageClock, type SubjectProgress } from './stage-clock.js';
 
 
 export type SubjectSize = 'tiny' | 'workshop' | 'full';
@@ -46,7 +48,7 @@ export interface MakeSubjectOptions {
   train?: number;
   test?: number;
   /** Called at each stage with a line of progress. */
-  onProgress?: (stage: string, done: number, total: number, elapsedMs: number) => void;
+  onProgress?: SubjectProgress;
 }
 
 /** What `makeAlgonautsSubject` returns: the report and the stage timings (ms). */
@@ -67,27 +69,57 @@ export function algonautsImageName(split: 'train' | 'test', index: number, nsdId
 export async function makeAlgonautsSubject(opts: MakeSubjectOptions): Promise<MakeSubjectResult> {
   const cfg = SIZES[opts.size];
   if (!cfg) throw new RangeError(`makeAlgonautsSubject: size must be tiny, workshop or full, got '${opts.size}'`);
-  const nTrain = opts.train ?? cfg.train, nTest = opts.test ?? cfg.test, nAll = nTrain + nTest;
+  const nTrain = opts.train ?? cfg.train, nTest = opts.test ?? cfg.test;
   const dir = path.resolve(opts.out);
-  const timings: Record<string, number> = {};
-  let peak = process.memoryUsage().rss;
-  const t0 = Date.now();
-  let tStage = t0;
-  const progress = opts.onProgress ?? (() => {});
-  const stage = (name: string) => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-    timings[name] = Date.now() - tStage;
-    tStage = Date.now();
-  };
-  const p = (...parts: string[]) => path.join(dir, ...parts);
-  for (const d of ['training_split/training_fmri', 'training_split/training_images', 'test_split/test_images', 'roi_masks', 'surfaces', 'ground_truth']) fs.mkdirSync(p(d), { recursive: true });
+  const clock = stageClock(opts.onProgress);
+  for (const d of ['training_split/training_fmri', 'training_split/training_images', 'test_split/test_images', 'roi_masks', 'surfaces', 'ground_truth']) fs.mkdirSync(path.join(dir, d), { recursive: true });
 
   // 1. cortex and ground truth
   const cortex = makeCortex({ order: cfg.order, seed: opts.seed });
-  progress('cortex', 1, 1, Date.now() - t0);
-  stage('cortex');
+  clock.progress('cortex', 1, 1);
+  clock.end('cortex');
 
-  // 2. stimuli: NSD ids (sorted, so name order = id order), train/test assignment, render, features
+  // 2. stimuli: NSD ids, train/test assignment, images written as PNG, features
+  const { stimuli, names } = await writeAlgonautsImages({ dir, seed: opts.seed, nTrain, nTest, imageSize: cfg.imageSize, clock });
+  clock.end('images');
+
+  // 3. responses per hemisphere, with the report's checks
+  const repeats = repeatCounts(nTrain, new Rng(subSeed(opts.seed, 'repeats')));
+  const checks: ReportCheck[] = [];
+  const reportHemi: Record<string, unknown> = {};
+  for (const hemi of ['lh', 'rh'] as const) {
+    const h = cortex[hemi];
+    const noisy = await writeHemisphereResponses({ dir, hemi, h, stimuli, nTrain, nTest, repeats, seed: opts.seed });
+    clock.progress(`responses ${hemi}`, 1, 1);
+    clock.sample();
+    const report = hemisphereReport({ hemi, h, ...noisy, nTrain, stimuli, large: opts.size !== 'tiny' });
+    checks.push(...report.checks);
+    reportHemi[hemi] = report.summary;
+  }
+  clock.end('responses');
+
+  // 4. ROI masks (challenge and fsaverage space) and label mappings
+  await writeRoiMasks(dir, cortex);
+  clock.end('roi_masks');
+
+  // 5. surfaces: ico7 sphere per hemisphere, flat visual patch
+  await writeSurfaces(dir, cortex);
+  clock.progress('surfaces', 1, 1);
+  clock.end('surfaces');
+
+  // 6. ground truth and report
+  await writeAlgonautsGroundTruth({ dir, seed: opts.seed, size: opts.size, cortex, repeats, stimuli, names, nTrain });
+  const table = formatReport(checks);
+  const report = { size: opts.size, seed: opts.seed, images: { train: nTrain, test: nTest }, vertices: { lh: cortex.lh.roi.length, rh: cortex.rh.roi.length }, pass: checks.every((x) => x.pass), checks, ...reportHemi };
+  await writeFileAtomic(path.join(dir, 'report.json'), JSON.stringify(report, null, 1) + '\n');
+  clock.end('ground_truth');
+  return { dir, checks, table, ...clock.finish() };
+}
+
+/** Draws the stimuli and writes them as PNG: NSD ids sorted (so name order = id order), `nTest` of them drawn for the test split. */
+async function writeAlgonautsImages(opts: { dir: string; seed: number; nTrain: number; nTest: number; imageSize: number; clock: StageClock }): Promise<{ stimuli: WorldStimuli; names: string[] }> {
+  const { dir, nTrain, nTest } = opts;
+  const nAll = nTrain + nTest;
   const rng = new Rng(subSeed(opts.seed, 'stimuli'));
   const ids = new Set<number>();
   while (ids.size < nAll) ids.add(rng.int(0, 73000));
@@ -95,119 +127,117 @@ export async function makeAlgonautsSubject(opts: MakeSubjectOptions): Promise<Ma
   const isTest = new Uint8Array(nAll);
   for (const j of rng.shuffle(sorted.map((_, j) => j)).slice(0, nTest)) isTest[j] = 1;
   const trainIds = sorted.filter((_, j) => !isTest[j]), testIds = sorted.filter((_, j) => isTest[j]);
-  const features = new Float32Array(nAll * FEATURE_DIM);
-  const contrast = new Float32Array(nTrain * GRID * GRID);
-  const labels = new Uint8Array(nAll * 6);
-  const specs: StimulusSpec[] = [];
-  const names: string[] = [];
-  for (let i = 0; i < nAll; i++) {
-    const train = i < nTrain;
-    const spec = sampleStimulus(rng, i, cfg.imageSize);
-    const r = renderStimulus(spec);
-    const name = train ? algonautsImageName('train', i, trainIds[i]!) : algonautsImageName('test', i - nTrain, testIds[i - nTrain]!);
-    await writeFileAtomic(p(train ? 'training_split/training_images' : 'test_split/test_images', name), r.png);
-    const f = stimulusFeatures(r);
-    featureVector(f, features.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM));
-    if (train) contrast.set(f.contrast, i * GRID * GRID);
-    spec.labels.forEach((b, c) => (labels[i * 6 + c] = b ? 1 : 0));
-    specs.push(spec);
-    names.push(name);
-    if (i % 100 === 99 || i === nAll - 1) progress('images', i + 1, nAll, Date.now() - t0);
-  }
-  stage('images');
+  const names = Array.from({ length: nAll }, (_, i) => (i < nTrain ? algonautsImageName('train', i, trainIds[i]!) : algonautsImageName('test', i - nTrain, testIds[i - nTrain]!)));
+  const stimuli = await drawWorldStimuli({
+    rng, count: nAll, imageSize: opts.imageSize,
+    write: (i, image) => writeFileAtomic(path.join(dir, i < nTrain ? 'training_split/training_images' : 'test_split/test_images', names[i]!), image.png),
+    onProgress: (done, total) => opts.clock.progress('images', done, total),
+  });
+  return { stimuli, names };
+}
 
-  // 3. responses per hemisphere
-  const repeats = repeatCounts(nTrain, new Rng(subSeed(opts.seed, 'repeats')));
+/** Writes one hemisphere's training responses (trials averaged) and its withheld test responses (3 trials); returns the training trials. */
+async function writeHemisphereResponses(opts: {
+  dir: string; hemi: Hemi; h: HemisphereTruth; stimuli: WorldStimuli; nTrain: number; nTest: number; repeats: Uint8Array; seed: number;
+}): Promise<{ noisy: ReturnType<typeof addTrialNoise>; keep: Int32Array }> {
+  const { dir, hemi, h, nTrain, nTest, seed } = opts;
+  const N = h.roi.length;
+  const signal = worldSignal(h, opts.stimuli);
+  const keepRng = new Rng(subSeed(seed, `keep-${hemi}`));
+  const keep = Int32Array.from(keepRng.shuffle(Array.from({ length: N }, (_, k) => k)).slice(0, Math.min(N, 1000))).sort();
+  const noisy = addTrialNoise(signal.subarray(0, nTrain * N), nTrain, h.ncsnr, opts.repeats, new Rng(subSeed(seed, `noise-${hemi}`)), keep);
+  await writeNpy(path.join(dir, 'training_split/training_fmri', `${hemi}_training_fmri.npy`), { dtype: 'float32', shape: [nTrain, N], data: noisy.mean });
+  const testNoisy = addTrialNoise(signal.subarray(nTrain * N), nTest, h.ncsnr, new Uint8Array(nTest).fill(3), new Rng(subSeed(seed, `test-noise-${hemi}`)));
+  await writeNpy(path.join(dir, 'ground_truth', `${hemi}_test_fmri.npy`), { dtype: 'float32', shape: [nTest, N], data: testNoisy.mean });
+  return { noisy, keep };
+}
+
+/** The report's checks of one hemisphere's training responses (category d', split-half reliability, retinotopy) and their summary; thresholds are looser at tiny size. */
+function hemisphereReport(opts: {
+  hemi: Hemi; h: HemisphereTruth; noisy: ReturnType<typeof addTrialNoise>; keep: Int32Array; nTrain: number; stimuli: WorldStimuli; large: boolean;
+}): { checks: ReportCheck[]; summary: unknown } {
+  const { hemi, h, noisy, keep, nTrain, large } = opts;
   const checks: ReportCheck[] = [];
-  const reportHemi: Record<string, unknown> = {};
-  const large = opts.size !== 'tiny';
-  for (const hemi of ['lh', 'rh'] as const) {
-    const h = cortex[hemi];
-    const N = h.roi.length;
-    const signal = noiselessSignal(features, nAll, readoutWeights(h));
-    const trainSignal = signal.subarray(0, nTrain * N);
-    const keepRng = new Rng(subSeed(opts.seed, `keep-${hemi}`));
-    const keep = Int32Array.from(keepRng.shuffle(Array.from({ length: N }, (_, k) => k)).slice(0, Math.min(N, 1000))).sort();
-    const noisy = addTrialNoise(trainSignal, nTrain, h.ncsnr, repeats, new Rng(subSeed(opts.seed, `noise-${hemi}`)), keep);
-    await writeNpy(p('training_split/training_fmri', `${hemi}_training_fmri.npy`), { dtype: 'float32', shape: [nTrain, N], data: noisy.mean });
-    const testNoisy = addTrialNoise(signal.subarray(nTrain * N), nTest, h.ncsnr, new Uint8Array(nTest).fill(3), new Rng(subSeed(opts.seed, `test-noise-${hemi}`)));
-    await writeNpy(p('ground_truth', `${hemi}_test_fmri.npy`), { dtype: 'float32', shape: [nTest, N], data: testNoisy.mean });
-    progress(`responses ${hemi}`, 1, 1, Date.now() - t0);
-    peak = Math.max(peak, process.memoryUsage().rss);
-
-    // report for this hemisphere
-    const dp = categoryDprime(h, noisy.mean, nTrain, labels);
-    for (const [roi, v] of Object.entries(dp)) {
-      const thr = large ? 1 : 0.5;
-      checks.push({ name: `${hemi} d' ${roi}`, value: v, threshold: thr, kind: 'min', pass: v >= thr });
-    }
-    const sh = splitHalf(noisy.trial1, noisy.trial2, nTrain, Float32Array.from(keep, (k) => h.ncsnr[k]!));
-    const shCorr = pearson(sh.observed, sh.intended);
-    const shErr = sh.observed.reduce((s, v, j) => s + Math.abs(v - sh.intended[j]!), 0) / sh.observed.length;
-    checks.push({ name: `${hemi} split-half r(observed, intended)`, value: shCorr, threshold: large ? 0.8 : 0.5, kind: 'min', pass: shCorr >= (large ? 0.8 : 0.5) });
-    checks.push({ name: `${hemi} split-half mean |obs - intended|`, value: shErr, threshold: large ? 0.05 : 0.12, kind: 'max', pass: shErr <= (large ? 0.05 : 0.12) });
-    const ret = retinotopy(h, noisy.mean, nTrain, contrast);
-    const retThr = large ? 0.8 : 0.5;
-    checks.push({ name: `${hemi} retinotopy r(pRF x)`, value: ret.rx, threshold: retThr, kind: 'min', pass: ret.rx >= retThr });
-    checks.push({ name: `${hemi} retinotopy r(pRF y)`, value: ret.ry, threshold: retThr, kind: 'min', pass: ret.ry >= retThr });
-    reportHemi[hemi] = { dprime: dp, splitHalf: { corrObservedIntended: shCorr, meanAbsError: shErr, vertices: keep.length }, retinotopy: ret };
+  const dp = categoryDprime(h, noisy.mean, nTrain, opts.stimuli.labels);
+  for (const [roi, v] of Object.entries(dp)) {
+    const thr = large ? 1 : 0.5;
+    checks.push({ name: `${hemi} d' ${roi}`, value: v, threshold: thr, kind: 'min', pass: v >= thr });
   }
-  stage('responses');
+  const sh = splitHalf(noisy.trial1, noisy.trial2, nTrain, Float32Array.from(keep, (k) => h.ncsnr[k]!));
+  const shCorr = pearson(sh.observed, sh.intended);
+  const shErr = sh.observed.reduce((s, v, j) => s + Math.abs(v - sh.intended[j]!), 0) / sh.observed.length;
+  checks.push({ name: `${hemi} split-half r(observed, intended)`, value: shCorr, threshold: large ? 0.8 : 0.5, kind: 'min', pass: shCorr >= (large ? 0.8 : 0.5) });
+  checks.push({ name: `${hemi} split-half mean |obs - intended|`, value: shErr, threshold: large ? 0.05 : 0.12, kind: 'max', pass: shErr <= (large ? 0.05 : 0.12) });
+  const ret = retinotopy(h, noisy.mean, nTrain, opts.stimuli.contrast.subarray(0, nTrain * GRID * GRID));
+  const retThr = large ? 0.8 : 0.5;
+  checks.push({ name: `${hemi} retinotopy r(pRF x)`, value: ret.rx, threshold: retThr, kind: 'min', pass: ret.rx >= retThr });
+  checks.push({ name: `${hemi} retinotopy r(pRF y)`, value: ret.ry, threshold: retThr, kind: 'min', pass: ret.ry >= retThr });
+  return { checks, summary: { dprime: dp, splitHalf: { corrObservedIntended: shCorr, meanAbsError: shErr, vertices: keep.length }, retinotopy: ret } };
+}
 
-  // 4. ROI masks (challenge and fsaverage space) and label mappings (JSON; see README)
+/** Writes roi_masks/: per hemisphere the all-vertices mask and each ROI file's labels in challenge and fsaverage space, and each file's label mapping (JSON). */
+async function writeRoiMasks(dir: string, cortex: Cortex): Promise<void> {
+  const p = (name: string) => path.join(dir, 'roi_masks', name);
   for (const hemi of ['lh', 'rh'] as const) {
     const h = cortex[hemi];
     const all = new Int32Array(FSAVERAGE_N);
     for (const i of h.fsIndex) all[i] = 1;
-    await writeNpy(p('roi_masks', `${hemi}.all-vertices_fsaverage_space.npy`), { dtype: 'int32', shape: [FSAVERAGE_N], data: all });
+    await writeNpy(p(`${hemi}.all-vertices_fsaverage_space.npy`), { dtype: 'int32', shape: [FSAVERAGE_N], data: all });
     for (const file of Object.keys(ROI_FILES)) {
       const lab = roiLabels(h, file);
-      await writeNpy(p('roi_masks', `${hemi}.${file}_challenge_space.npy`), { dtype: 'int32', shape: [lab.length], data: lab });
+      await writeNpy(p(`${hemi}.${file}_challenge_space.npy`), { dtype: 'int32', shape: [lab.length], data: lab });
       const fsLab = new Int32Array(FSAVERAGE_N);
       h.fsIndex.forEach((i, k) => (fsLab[i] = lab[k]!));
-      await writeNpy(p('roi_masks', `${hemi}.${file}_fsaverage_space.npy`), { dtype: 'int32', shape: [FSAVERAGE_N], data: fsLab });
+      await writeNpy(p(`${hemi}.${file}_fsaverage_space.npy`), { dtype: 'int32', shape: [FSAVERAGE_N], data: fsLab });
     }
   }
   for (const [file, list] of Object.entries(ROI_FILES)) {
     const map = Object.fromEntries(list.map((n, j) => [String(j), n]));
-    await writeFileAtomic(p('roi_masks', `mapping_${file}.json`), JSON.stringify(map, null, 1) + '\n');
+    await writeFileAtomic(p(`mapping_${file}.json`), JSON.stringify(map, null, 1) + '\n');
   }
-  stage('roi_masks');
+}
 
-  // 5. surfaces: ico7 sphere (fsaverage vertex count) per hemisphere, flat visual patch
+/** Writes surfaces/: the ico7 sphere (fsaverage vertex count) as GIFTI and FreeSurfer, and the flat visual patch, per hemisphere. */
+async function writeSurfaces(dir: string, cortex: Cortex): Promise<void> {
   const sphere = ico(7, 100);
   for (const hemi of ['lh', 'rh'] as const) {
-    await writeGiftiSurface(p('surfaces', `${hemi}.sphere.gii`), sphere);
-    await writeFreesurferSurface(p('surfaces', `${hemi}.sphere`), sphere);
-    await writeGiftiSurface(p('surfaces', `${hemi}.flat.visual.gii`), flatPatch(cortex, cortex[hemi]));
+    await writeGiftiSurface(path.join(dir, 'surfaces', `${hemi}.sphere.gii`), sphere);
+    await writeFreesurferSurface(path.join(dir, 'surfaces', `${hemi}.sphere`), sphere);
+    await writeGiftiSurface(path.join(dir, 'surfaces', `${hemi}.flat.visual.gii`), flatPatch(cortex, cortex[hemi]));
   }
-  progress('surfaces', 1, 1, Date.now() - t0);
-  stage('surfaces');
+}
 
-  // 6. ground truth and report
-  const nc = (h: HemisphereTruth) => Array.from(h.ncsnr, (s) => round(noiseCeiling(s, repeats)));
-  const hemiJson = (h: HemisphereTruth) => ({
+/** Writes ground_truth/: vertices.json (each hemisphere's truth), stimuli.json (what each image holds) and README.md. */
+async function writeAlgonautsGroundTruth(opts: {
+  dir: string; seed: number; size: SubjectSize; cortex: Cortex; repeats: Uint8Array; stimuli: WorldStimuli; names: string[]; nTrain: number;
+}): Promise<void> {
+  const { dir, cortex, repeats, names, nTrain } = opts;
+  const vertices = { version: SYNTHETIC_WORLD_VERSION, seed: opts.seed, size: opts.size, icoOrder: cortex.order, categories: CATEGORIES, lh: hemisphereJson(cortex.lh, repeats), rh: hemisphereJson(cortex.rh, repeats) };
+  await writeFileAtomic(groundTruthFile(dir), JSON.stringify(vertices));
+  const specs = opts.stimuli.specs;
+  await writeFileAtomic(path.join(dir, 'ground_truth', 'stimuli.json'), JSON.stringify({
+    categories: CATEGORIES, repeatCounts: repeatTally(repeats),
+    train: specs.slice(0, nTrain).map((s, i) => stimulusJson(s, names[i]!, repeats[i])),
+    test: specs.slice(nTrain).map((s, i) => stimulusJson(s, names[nTrain + i]!)),
+  }));
+  await writeFileAtomic(path.join(dir, 'ground_truth', 'README.md'), GROUND_TRUTH_README);
+}
+
+/** One hemisphere's entry of vertices.json (see GROUND_TRUTH_README), rounded to 4 decimals. */
+function hemisphereJson(h: HemisphereTruth, repeats: Uint8Array) {
+  return {
     fsIndex: Array.from(h.fsIndex), roi: h.roi, stream: h.stream,
     prfX: Array.from(h.prfX, nanNull), prfY: Array.from(h.prfY, nanNull), prfSigma: Array.from(h.prfSigma, nanNull),
-    depth: h.depth, scale: h.scale, ncsnr: Array.from(h.ncsnr, round), noiseCeiling: nc(h),
+    depth: h.depth, scale: h.scale, ncsnr: Array.from(h.ncsnr, round), noiseCeiling: Array.from(h.ncsnr, (s) => round(noiseCeiling(s, repeats))),
     tuning: Array.from({ length: h.roi.length }, (_, k) => Array.from(h.tuning.subarray(k * 6, k * 6 + 6), round)),
     flat: Array.from({ length: h.roi.length }, (_, k) => [round(h.flat[k * 2]!), round(h.flat[k * 2 + 1]!)]),
-  });
-  await writeFileAtomic(groundTruthFile(dir), JSON.stringify({ version: SYNTHETIC_WORLD_VERSION, seed: opts.seed, size: opts.size, icoOrder: cortex.order, categories: CATEGORIES, lh: hemiJson(cortex.lh), rh: hemiJson(cortex.rh) }));
-  let a = 0, b = 0, c = 0;
-  for (const r of repeats) r === 3 ? a++ : r === 2 ? b++ : c++;
-  await writeFileAtomic(p('ground_truth', 'stimuli.json'), JSON.stringify({
-    categories: CATEGORIES, repeatCounts: { three: a, two: b, one: c },
-    train: specs.slice(0, nTrain).map((s, i) => ({ name: names[i], repeats: repeats[i], background: s.background, labels: CATEGORIES.filter((_, c) => s.labels[c]), objects: s.objects.map((o) => ({ ...o, cx: round(o.cx), cy: round(o.cy), size: round(o.size) })) })),
-    test: specs.slice(nTrain).map((s, i) => ({ name: names[nTrain + i], background: s.background, labels: CATEGORIES.filter((_, c) => s.labels[c]), objects: s.objects.map((o) => ({ ...o, cx: round(o.cx), cy: round(o.cy), size: round(o.size) })) })),
-  }));
-  await writeFileAtomic(p('ground_truth', 'README.md'), GROUND_TRUTH_README);
-  const table = formatReport(checks);
-  await writeFileAtomic(p('report.json'), JSON.stringify({ size: opts.size, seed: opts.seed, images: { train: nTrain, test: nTest }, vertices: { lh: cortex.lh.roi.length, rh: cortex.rh.roi.length }, pass: checks.every((x) => x.pass), checks, ...reportHemi }, null, 1) + '\n');
-  stage('ground_truth');
-  peak = Math.max(peak, process.memoryUsage().rss);
-  timings.total = Date.now() - t0;
-  return { dir, checks, table, timings, peakRssMB: Math.round(peak / 2 ** 20) };
+  };
+}
+
+/** One image's entry of stimuli.json; `repeats` only for training images. */
+function stimulusJson(s: StimulusSpec, name: string, repeats?: number) {
+  const objects = s.objects.map((o) => ({ ...o, cx: round(o.cx), cy: round(o.cy), size: round(o.size) }));
+  return { name, ...(repeats === undefined ? {} : { repeats }), background: s.background, labels: CATEGORIES.filter((_, c) => s.labels[c]), objects };
 }
 
 const round = (v: number) => Math.round(v * 1e4) / 1e4;

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createCanvas, loadImage } from 'canvas';
+import { pixels } from '../viz/pixels';
 import {
   markdownTable, paperCompareBackbones, paperFigures, paperRoiScores, paperLayerSelector, paperPlotly, paperTopChannels,
   roiSummaryRows, writePaperFigures,
@@ -15,15 +15,6 @@ import {
 import { flatmapGeometry, layerSelectorFigure, layoutCentroid } from 'brainnet/viz';
 import { pngSize } from 'brainnet/notebook';
 import { groundTruthFit } from './fake-fit';
-
-async function pixels(png: Uint8Array) {
-  const img = await loadImage(Buffer.from(png));
-  const c = createCanvas(img.width, img.height);
-  const ctx = c.getContext('2d');
-  ctx.drawImage(img, 0, 0);
-  const d = ctx.getImageData(0, 0, img.width, img.height).data;
-  return { width: img.width, height: img.height, at: (x: number, y: number) => { const q = 4 * (Math.round(y) * img.width + Math.round(x)); return [d[q]!, d[q + 1]!, d[q + 2]!, d[q + 3]!]; } };
-}
 
 describe('viz/paper: one-call paper figures from a fit', function () {
   this.timeout(120000);

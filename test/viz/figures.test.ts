@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createCanvas, loadImage } from 'canvas';
+import { pixels } from './pixels';
 import { imageGrid, trainingCurves } from 'brainnet';
 import { readFreesurferSurface } from 'brainnet/io';
 import { groundTruth, makeAlgonautsSubject } from 'brainnet/synthetic';
@@ -16,15 +16,6 @@ import {
   layoutCentroid, perLayerFigures, projectionLayout, r2Figure, renderFlatmapPng, scaleSelectorFigure, spaceSelectorFigure,
 } from 'brainnet/viz';
 import { pngSize, renderVegaLite } from 'brainnet/notebook';
-
-async function pixels(png: Uint8Array) {
-  const img = await loadImage(Buffer.from(png));
-  const c = createCanvas(img.width, img.height);
-  const ctx = c.getContext('2d');
-  ctx.drawImage(img, 0, 0);
-  const d = ctx.getImageData(0, 0, img.width, img.height).data;
-  return { width: img.width, height: img.height, at: (x: number, y: number) => { const q = 4 * (Math.round(y) * img.width + Math.round(x)); return [d[q]!, d[q + 1]!, d[q + 2]!, d[q + 3]!]; } };
-}
 
 describe('viz: selector figures and panels', function () {
   this.timeout(120000);

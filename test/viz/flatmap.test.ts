@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createCanvas, loadImage } from 'canvas';
+import { pixels } from './pixels';
 import { loadAlgonautsSubject, subjectFlatLayout } from 'brainnet';
 import { type Surface, readFreesurferSurface, readPatch, writePatch } from 'brainnet/io';
 import { groundTruth, makeAlgonautsSubject } from 'brainnet/synthetic';
@@ -18,18 +18,6 @@ import {
 const EARLY = new Set(['V1v', 'V1d', 'V2v', 'V2d', 'V3v', 'V3d', 'hV4']);
 
 /** Decodes a PNG into RGBA pixels. */
-async function pixels(png: Uint8Array): Promise<{ width: number; height: number; at(x: number, y: number): [number, number, number, number] }> {
-  const img = await loadImage(Buffer.from(png));
-  const c = createCanvas(img.width, img.height);
-  const ctx = c.getContext('2d');
-  ctx.drawImage(img, 0, 0);
-  const d = ctx.getImageData(0, 0, img.width, img.height).data;
-  return {
-    width: img.width, height: img.height,
-    at: (x, y) => { const q = 4 * (Math.round(y) * img.width + Math.round(x)); return [d[q]!, d[q + 1]!, d[q + 2]!, d[q + 3]!]; },
-  };
-}
-
 const near = (p: number[], rgb: number[], tol = 12) => rgb.every((v, k) => Math.abs(p[k]! - v) <= tol);
 const rgb255 = (c: number[]) => c.map((v) => Math.round(255 * v));
 
