@@ -25,6 +25,14 @@ def wait_for(kc, msg_id, msg_type, timeout=TIMEOUT):
     raise TimeoutError(f"no {msg_type} for {msg_id} within {timeout} s")
 
 
+T0 = time.time()
+
+
+def step(name):
+    """Notes on stderr how far the driver got, so a driver killed on a loaded machine says where it was."""
+    print(f"[driver] {time.time() - T0:6.1f} s  {name}", file=sys.stderr, flush=True)
+
+
 def execute(kc, code, **kw):
     msg_id = kc.execute(code, **kw)
     reply = shell_reply(kc, msg_id)
@@ -53,8 +61,10 @@ def main():
     cwd = sys.argv[1]
     result = {}
     t0 = time.time()
+    step("starting the kernel")
     km, kc = start_kernel(cwd)
     result["startup_s"] = time.time() - t0
+    step("kernel ready")
     try:
         msg_id = kc.kernel_info()
         result["kernel_info"] = shell_reply(kc, msg_id)["content"]
@@ -80,10 +90,12 @@ def main():
             "exec_count": "__brainnetKernel.executionCount",
         }
         for name, code in cells.items():
+            step(f"cell {name}")
             kw = {"silent": True} if name == "silent" else {}
             result[name] = execute(kc, code, **kw)
 
         # completion and inspection
+        step("completion and inspection")
         msg_id = kc.complete("io.shapeSi")
         result["complete_brainnet"] = shell_reply(kc, msg_id)["content"]
         msg_id = kc.complete("const s = 'x';\ns.toUpp", len("const s = 'x';\ns.toUpp"))
@@ -96,6 +108,7 @@ def main():
         # interrupt a runaway synchronous cell, then a pending await: once the kernel has started the cell (its
         # execute_input is out), however long that took; the kernel re-sends its SIGINT until the cell stops
         for name, code in (("interrupt_sync", "while (true) {}"), ("interrupt_await", "await new Promise(() => {})")):
+            step(name)
             msg_id = kc.execute(code)
             wait_for(kc, msg_id, "execute_input")
             km.interrupt_kernel()
@@ -107,6 +120,7 @@ def main():
 
         # "Run all" after a failing cell: requests already queued are aborted, a later one runs.
         # The failing cell waits for a flag file that appears only once the next two requests are sent.
+        step("run all after a failing cell")
         flag = os.path.join(tempfile.gettempdir(), f"bn-abort-flag-{os.getpid()}")
         failing = (
             "import { existsSync } from 'node:fs';\n"
@@ -123,6 +137,7 @@ def main():
             collect(kc, i, timeout=5)
         result["abort_after"] = execute(kc, "3")
     finally:
+        step("shutdown")
         t = time.time()
         kc.stop_channels()
         # The Popen object itself: jupyter_client forgets it once the process is reaped.

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
+import { liveKernels } from 'brainnet/runner';
 import { validateMessage } from './protocol-schema.js';
 
 const DELIM = '<IDS|MSG>';
@@ -23,6 +24,16 @@ export interface Message {
 }
 
 type Sock = zmq.Dealer | zmq.Subscriber;
+
+/**
+ * The runner's record of live kernels (lib/runner/jupyter-client.ts; liveKernels() creates it with its exit hook).
+ * A StrictClient's kernel is entered there too, so the suite's root hooks (test/root-hooks.ts) stop it when a test
+ * that started it times out or fails, and the process's exit kills it.
+ */
+function liveRecord(): Set<unknown> {
+  liveKernels();
+  return (globalThis as Record<symbol, Set<unknown>>)[Symbol.for('brainnet.runner.liveKernels')];
+}
 
 /** A kernel under test with its five channels. */
 export class StrictClient {
@@ -68,6 +79,7 @@ export class StrictClient {
       new zmq.Request({ linger: 0, receiveTimeout: 10_000 }),
       dir,
     );
+    liveRecord().add(c);
     proc.stderr!.on('data', (d) => c.stderr.push(String(d)));
     proc.stdout!.on('data', () => {});
     c.shell.connect(ep(1));
@@ -240,8 +252,26 @@ export class StrictClient {
     });
   }
 
+  /** The kernel's process id (for the root hooks' messages). */
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
+  /** Same as {@link close} (the root hooks call it). */
+  kill(): Promise<void> {
+    return this.close();
+  }
+
+  /** Synchronous kill, run by the runner's exit hook when the test process exits with this kernel still recorded. */
+  killNow(): void {
+    liveRecord().delete(this);
+    if (this.alive) this.proc.kill('SIGKILL');
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
   /** Kills the kernel (if still running), closes the sockets and removes the connection folder. */
   async close(): Promise<void> {
+    liveRecord().delete(this);
     if (this.alive) {
       this.proc.kill('SIGKILL');
       await this.exited(5000);

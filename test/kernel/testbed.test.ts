@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { liveKernels } from 'brainnet/runner';
 import { installTempKernel, REPO } from './helpers.js';
 import { StrictClient, type Message } from './strict-client.js';
 
@@ -263,6 +264,13 @@ describe('kernel: protocol conformance (the kernel-testbed test list, strict par
   it('sent only messages that parse strictly (every required field, with its type)', () => {
     assert.ok(k.received.iopub.length > 50 && k.received.shell.length > 20, 'the run saw the messages');
     assert.deepEqual(k.violations, []);
+  });
+
+  it('its kernel is on the runner\'s record of live kernels until closed (so the root hooks stop it after a timeout)', async () => {
+    assert.ok((liveKernels() as unknown[]).includes(k));
+    await k.close();
+    assert.ok(!(liveKernels() as unknown[]).includes(k));
+    assert.equal(k.alive, false);
   });
 });
 
