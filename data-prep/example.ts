@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeAlgonautsSubject, syntheticWorldVersion, SYNTHETIC_WORLD_VERSION, type SubjectSize } from 'brainnet/synthetic';
-import { NotebookCellError, runNotebook, type Notebook } from 'brainnet/runner';
+import { exitOnSignals, LiveProgress, NotebookCellError, runNotebook, type Notebook } from 'brainnet/runner';
 import { formatBytes } from 'brainnet/notebook';
 import { writeFileAtomic } from 'brainnet/io';
 
@@ -56,16 +56,23 @@ async function main(): Promise<number> {
   if (a.backbone) params.backbone = a.backbone.endsWith('.json') ? path.resolve(a.backbone) : a.backbone;
   console.log(`example: running notebooks/example.ipynb on ${data}`);
   const cells: { cell: number; seconds: number }[] = [];
+  // While a cell runs, its progress bars (token extraction, training) show here too: one redrawn line in a
+  // terminal, a line every 10 s in a log.
+  const live = new LiveProgress();
+  exitOnSignals(); // Ctrl-C or kill: the notebook's kernel is stopped and its connection file removed
   try {
     const r = await runNotebook(path.join(REPO, 'notebooks', 'example.ipynb'), {
       outDir: out, params,
       onCell: (e) => {
+        live.onCell(e);
         if (e.phase !== 'end') return;
         cells.push({ cell: e.number, seconds: e.seconds! });
         console.log(`  cell ${e.number}/${e.total} ${e.status} in ${e.seconds!.toFixed(1)} s`);
       },
-      onWarning: (w) => console.warn(`  warning: ${w}`),
+      onProgress: (e) => live.onProgress(e),
+      onWarning: (w) => { live.clear(); console.warn(`  warning: ${w}`); },
     });
+    live.stop();
     const figs = fs.existsSync(params.outDir!) ? fs.readdirSync(params.outDir!).filter((f) => f.endsWith('.png')).sort() : [];
     const sizes = outputSizes(r.ipynbPath, r.htmlPath, params.outDir!, figs);
     await writeFileAtomic(path.join(out, 'sizes.json'), JSON.stringify({ date: new Date().toISOString(), maxEpochs: maxEpochs ? Number(maxEpochs) : 'notebook default', data, ...sizes }, null, 2) + '\n');
@@ -80,6 +87,7 @@ async function main(): Promise<number> {
     console.log(`  in the notebook: ${Object.entries(sizes.byKind).map(([k, n]) => `${k} ${mb(n)}`).join(', ')} (${path.relative(process.cwd(), path.join(out, 'sizes.json'))})`);
     return 0;
   } catch (e) {
+    live.stop();
     if (e instanceof NotebookCellError) {
       console.error(`example: ${e.message}\n  partial outputs: ${e.ipynbPath}, ${e.htmlPath}`);
       return 1;

@@ -5,7 +5,8 @@
  * 2. Top-level statements of the JavaScript are rewritten as text, keeping every line where it was:
  *    - `const|let|var` declarations become assignments to global `var`s, so a re-run cell may redeclare them;
  *    - `class C {}` becomes `C = class C {};`, function declarations are copied to globalThis;
- *    - imports become `await __bnk.import(spec, () => import(spec))` (require first, then import() for ESM-only);
+ *    - imports become `await __bnk.import(spec, () => import(spec))` (require first, then import() for ESM-only),
+ *      and `import(x)` anywhere becomes `__bnk.importDynamic((s, o) => import(s, o), x)` (modules.ts resolves both);
  *    - `export` is dropped; the last expression statement becomes the cell's value (`return [(expr)]`: an array
  *      element, so a function value keeps its own name).
  * 3. The result is wrapped: line 1 hoists the names (`var a, b;`) and opens `(async function () {`, the
@@ -208,6 +209,15 @@ export function rewriteTopLevel(js: string): { text: string; declared: string[];
       edits.push({ pos: semi, end: semi, text: ')]' });
     }
   });
+
+  // `import(x)` anywhere in the cell: resolved like static imports (notebook folder, then the kernel's checkout).
+  const visit = (node: ts.Node): void => {
+    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      edits.push({ pos: node.expression.getStart(sf), end: node.arguments.pos, text: `${HELPER}.importDynamic((s, o) => import(s, o), ` });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
 
   // Right to left; at one position the edit pushed last is applied first, so pushed order = text order.
   edits.forEach((e, i) => (e.seq = i));

@@ -4,9 +4,9 @@
  */
 import vm from 'node:vm';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { inspect, types } from 'node:util';
+import { inspect } from 'node:util';
 import { compileCell, HELPER, type CompiledCell } from './compile.js';
+import { ModuleLoader } from './modules.js';
 
 /** A Jupyter MIME bundle. */
 export interface MimeBundle {
@@ -32,14 +32,13 @@ interface CellRecord {
 
 /** Thrown into a pending cell when the user interrupts it. */
 export class InterruptedError extends Error {
-  constructor() {
-    super('cell execution was interrupted while awaiting (work it started may still run)');
+  constructor(message = 'cell execution was interrupted while awaiting (work it started may still run)') {
+    super(message);
     this.name = 'InterruptedError';
   }
 }
 
 const CELL_FILE = /__bn_cell_(\d+)__\.ts:(\d+):(\d+)/;
-const ESM_ONLY_CODES = new Set(['ERR_REQUIRE_ESM', 'ERR_REQUIRE_ASYNC_MODULE', 'ERR_PACKAGE_PATH_NOT_EXPORTED', 'ERR_UNKNOWN_FILE_EXTENSION']);
 
 /** Executes cells one at a time; cells share the global scope of the kernel's main thread. */
 export class Executor {
@@ -49,40 +48,19 @@ export class Executor {
   /** True while a cell's promise is pending (so SIGINT abandons it). */
   running = false;
 
+  /** Resolves cells' imports: the notebook folder first, then the kernel's checkout. */
+  readonly modules: ModuleLoader;
+
   constructor(private readonly cwd: string = process.cwd()) {
+    this.modules = new ModuleLoader(cwd);
     Object.defineProperty(globalThis, HELPER, {
-      value: { import: (spec: string, dynamicImport: () => Promise<unknown>) => this.importModule(spec, dynamicImport) },
+      value: {
+        import: (spec: string, cellImport: () => Promise<unknown>) => this.modules.load(spec, cellImport),
+        importDynamic: (cellImport: (s: string, o?: unknown) => Promise<unknown>, spec: string, options?: unknown) => this.modules.importDynamic(cellImport, spec, options),
+      },
       enumerable: false,
       configurable: true,
       writable: false,
-    });
-  }
-
-  /** `import` of a module from a cell: require() first (exact CommonJS semantics), import() for ESM-only packages. */
-  private async importModule(spec: string, dynamicImport: () => Promise<unknown>): Promise<unknown> {
-    const req = createRequire(path.join(this.cwd, '__bn_notebook__.js'));
-    let mod: unknown;
-    try {
-      mod = req(spec);
-    } catch (e) {
-      const code = (e as { code?: string }).code ?? '';
-      if (code === 'MODULE_NOT_FOUND' && spec === 'brainnet' && e instanceof Error && e.message.includes(`'brainnet'`)) {
-        e.message =
-          `Cannot find module 'brainnet' from ${this.cwd}. The kernel resolves imports from the notebook's folder, and ` +
-          `'brainnet' resolves only inside the brainnet-ts checkout after \`npm run build\`: open the notebook from inside the checkout.`;
-        throw e;
-      }
-      if (!ESM_ONLY_CODES.has(code)) throw e;
-      return await dynamicImport();
-    }
-    if (types.isModuleNamespaceObject(mod)) return mod;
-    if (mod && (typeof mod === 'object' || typeof mod === 'function') && (mod as { __esModule?: boolean }).__esModule) return mod;
-    // esModuleInterop: a plain CommonJS module is its own default export.
-    if (mod === null || (typeof mod !== 'object' && typeof mod !== 'function')) return { default: mod };
-    const target = mod as object;
-    return new Proxy(target, {
-      get: (t, k, r) => (k === 'default' ? target : Reflect.get(t, k, r)),
-      has: (t, k) => k === 'default' || Reflect.has(t, k),
     });
   }
 

@@ -1,11 +1,20 @@
 /**
  * Completion, hover docs and is_complete for notebook cells, from the TypeScript language service.
  * The service sees one virtual file in the kernel's working directory: every cell run so far, then the
- * cell being edited, so names from earlier cells and `brainnet` exports (found through the package's
- * self-reference) complete.
+ * cell being edited, so names from earlier cells and `brainnet` exports complete. Modules resolve as cells'
+ * imports do (modules.ts): from the notebook folder, then from the kernel's checkout (`brainnet` through the
+ * package's self-reference), so a notebook in any folder completes too.
  */
 import ts from 'typescript';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { CHECKOUT } from './modules.js';
+
+/** The globals the kernel adds, declared for the type checker (prompt() is in lib.dom already). */
+const KERNEL_GLOBALS = `
+/** Asks the front end for a line of input (an input_request on stdin); resolves with the answer. */
+declare function input(prompt?: string, options?: { password?: boolean }): Promise<string>;
+`;
 
 const OPTIONS: ts.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
@@ -37,8 +46,18 @@ export class CellLanguageService {
   private readonly fileName: string;
   private service: ts.LanguageService | null = null;
 
-  constructor(cwd: string = process.cwd()) {
-    this.fileName = path.join(cwd, '__bn_notebook__.ts').split(path.sep).join('/');
+  private readonly globalsFile: string;
+  private readonly checkoutFile: string;
+  private readonly options: ts.CompilerOptions;
+
+  constructor(cwd: string = process.cwd(), checkout: string = CHECKOUT) {
+    const slash = (p: string) => p.split(path.sep).join('/');
+    this.fileName = slash(path.join(cwd, '__bn_notebook__.ts'));
+    this.globalsFile = slash(path.join(cwd, '__bn_kernel_globals__.d.ts'));
+    this.checkoutFile = slash(path.join(checkout, '__bn_notebook__.ts'));
+    // @types (node's among them) from the notebook folder when it has them, else from the checkout.
+    const typeRoots = [cwd, checkout].map((d) => path.join(d, 'node_modules', '@types')).filter((d) => existsSync(d));
+    this.options = { ...OPTIONS, typeRoots };
   }
 
   /** Records a cell that ran without a syntax error. */
@@ -52,23 +71,33 @@ export class CellLanguageService {
 
   private get ls(): ts.LanguageService {
     if (this.service) return this.service;
+    const virtual = (f: string) => f === this.fileName || f === this.globalsFile;
     const host: ts.LanguageServiceHost = {
-      getCompilationSettings: () => OPTIONS,
-      getScriptFileNames: () => [this.fileName],
+      getCompilationSettings: () => this.options,
+      getScriptFileNames: () => [this.globalsFile, this.fileName],
       getScriptVersion: (f) => (f === this.fileName ? String(this.version) : '1'),
       getScriptSnapshot: (f) => {
         if (f === this.fileName) return ts.ScriptSnapshot.fromString(this.current);
+        if (f === this.globalsFile) return ts.ScriptSnapshot.fromString(KERNEL_GLOBALS);
         const text = ts.sys.readFile(f);
         return text === undefined ? undefined : ts.ScriptSnapshot.fromString(text);
       },
       getCurrentDirectory: () => path.dirname(this.fileName),
       getDefaultLibFileName: (o) => ts.getDefaultLibFilePath(o),
-      fileExists: (f) => f === this.fileName || ts.sys.fileExists(f),
-      readFile: (f) => (f === this.fileName ? this.current : ts.sys.readFile(f)),
+      fileExists: (f) => virtual(f) || ts.sys.fileExists(f),
+      readFile: (f) => (f === this.fileName ? this.current : f === this.globalsFile ? KERNEL_GLOBALS : ts.sys.readFile(f)),
       readDirectory: ts.sys.readDirectory,
       directoryExists: ts.sys.directoryExists,
       getDirectories: ts.sys.getDirectories,
       realpath: ts.sys.realpath,
+      // The notebook folder first; a bare specifier it does not have resolves from the kernel's checkout.
+      resolveModuleNameLiterals: (literals, containingFile, redirected, options) =>
+        literals.map((lit) => {
+          const first = ts.resolveModuleName(lit.text, containingFile, options, ts.sys, undefined, redirected);
+          if (first.resolvedModule || containingFile !== this.fileName || /^(\.|\/|[a-z][a-z0-9+.-]*:)/i.test(lit.text)) return first;
+          const second = ts.resolveModuleName(lit.text, this.checkoutFile, options, ts.sys, undefined, redirected);
+          return second.resolvedModule ? second : first;
+        }),
     };
     this.service = ts.createLanguageService(host, ts.createDocumentRegistry());
     return this.service;
@@ -130,15 +159,15 @@ export class CellLanguageService {
 /** IPython-style help request: `name?` or `obj.member?` (a trailing `?` is never valid TypeScript). */
 export const HELP_REQUEST = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\?\??\s*$/;
 
-/** Jupyter is_complete: 'complete', 'incomplete' (more input expected at the end) or 'invalid'. */
-export function isComplete(code: string): { status: 'complete' | 'incomplete' | 'invalid'; indent?: string } {
-  if (!code.trim() || HELP_REQUEST.test(code)) return { status: 'complete' };
+/** Jupyter is_complete: 'complete', 'incomplete' (more input expected at the end) or 'invalid'; `indent` is always sent ('' unless incomplete), as strict clients require it. */
+export function isComplete(code: string): { status: 'complete' | 'incomplete' | 'invalid'; indent: string } {
+  if (!code.trim() || HELP_REQUEST.test(code)) return { status: 'complete', indent: '' };
   const out = ts.transpileModule(code, {
     compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleDetection: ts.ModuleDetectionKind.Force },
     reportDiagnostics: true,
   });
   const errors = (out.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error && d.start !== undefined);
-  if (!errors.length) return { status: 'complete' };
+  if (!errors.length) return { status: 'complete', indent: '' };
   // Unclosed brackets, strings, templates or comments: the user is still typing.
   const end = code.trimEnd().length;
   const atEnd = errors.every((d) => (d.start ?? 0) >= end || /expected|Unterminated/.test(ts.flattenDiagnosticMessageText(d.messageText, '\n')) && (d.start ?? 0) >= end - 1);
@@ -147,5 +176,5 @@ export function isComplete(code: string): { status: 'complete' | 'incomplete' | 
     const indent = (/^\s*/.exec(lastLine)?.[0] ?? '') + (/[{([]\s*$/.test(lastLine) ? '  ' : '');
     return { status: 'incomplete', indent };
   }
-  return { status: 'invalid' };
+  return { status: 'invalid', indent: '' };
 }

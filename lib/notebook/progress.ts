@@ -139,6 +139,20 @@ export function progressHtml(state: ProgressState): string {
   return `<div class="brainnet-progress" style="display:flex;gap:10px;align-items:center;font-family:monospace;font-size:12px">${text}</div>`;
 }
 
+/** The bar's state carried by a notebook progress display's metadata (`metadata.brainnet.progress`), or undefined. */
+export function progressFromMetadata(metadata: Record<string, unknown> | undefined): ProgressState | undefined {
+  const p = (metadata?.brainnet as { progress?: Partial<ProgressState> } | undefined)?.progress;
+  if (!p || typeof p !== 'object' || typeof p.done !== 'number' || typeof p.elapsedMs !== 'number') return undefined;
+  return {
+    label: typeof p.label === 'string' ? p.label : undefined,
+    done: p.done,
+    total: typeof p.total === 'number' ? p.total : undefined,
+    elapsedMs: p.elapsedMs,
+    info: typeof p.info === 'string' ? p.info : undefined,
+    finished: p.finished === true,
+  };
+}
+
 function defaultMode(): ProgressMode {
   if (kernelHook()) return 'notebook';
   return process.stdout.isTTY ? 'tty' : 'log';
@@ -169,7 +183,8 @@ export function progress(opts: ProgressOptions = {}): ProgressBar {
       if (!force && t - lastDraw < minInterval) return;
       const hook = kernelHook();
       const html = progressHtml(state());
-      const bundle = { data: { 'text/html': html, 'text/plain': formatProgressLine(state()) }, metadata: {}, transient: { display_id: displayId } };
+      // The state rides along in metadata, so the headless runner can mirror the bar in its terminal.
+      const bundle = { data: { 'text/html': html, 'text/plain': formatProgressLine(state()) }, metadata: { brainnet: { progress: state() } }, transient: { display_id: displayId } };
       if (hook) hook.display(bundle, shown);
       else write(formatProgressLine(state()) + '\n');
       shown = true;

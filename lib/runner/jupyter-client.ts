@@ -120,12 +120,33 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
+/** An input_request from the kernel (the cell called input() or prompt()). */
+export interface InputRequest {
+  prompt: string;
+  password: boolean;
+}
+
+/** A display_data or update_display_data message as it arrives (before it is merged into the outputs). */
+export interface DisplayMessage {
+  type: 'display_data' | 'update_display_data';
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  displayId?: string;
+}
+
 /** Options for {@link KernelClient.execute}. */
 export interface ExecuteOptions {
   /** Time limit in ms (default: none). On time-out the kernel is interrupted and the call rejects. */
   timeoutMs?: number;
   /** Called after each output change (new output, merged stream, update, clear). */
   onOutput?: (outputs: NotebookOutput[]) => void;
+  /**
+   * Answers the cell's input requests (the value, or a thrown error the kernel raises in the cell). With it the
+   * request says `allow_stdin: true`; without it `false`, and a cell that asks for input gets the kernel's error.
+   */
+  onInput?: (request: InputRequest) => string | Promise<string>;
+  /** Called with every display_data and update_display_data of the cell as it arrives (progress bars, ...). */
+  onDisplay?: (message: DisplayMessage) => void;
 }
 
 /** Raised when the kernel dies, times out or cannot start. */
@@ -179,8 +200,86 @@ interface Pending {
   reply?: Record<string, unknown>;
   replyMetadata?: Record<string, unknown>;
   onOutput?: (outputs: NotebookOutput[]) => void;
+  onInput?: ExecuteOptions['onInput'];
+  onDisplay?: ExecuteOptions['onDisplay'];
   resolve: (r: ExecuteResult) => void;
   reject: (e: Error) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// No kernel left behind: every kernel this process starts is recorded until it is shut down or killed; when the
+// process exits (normally, by process.exit, or on an uncaught exception) the ones left are killed and their
+// connection files removed. A runner killed with SIGKILL cannot do this: the kernel then exits on its own (its parent
+// poller), and the next runner removes the files whose owner is dead (removeStaleKernelFiles).
+
+/** The live kernels, on globalThis so that test hooks find them without importing this module. */
+const LIVE_KEY = Symbol.for('brainnet.runner.liveKernels');
+function liveSet(): Set<KernelClient> {
+  const g = globalThis as { [LIVE_KEY]?: Set<KernelClient> };
+  if (!g[LIVE_KEY]) {
+    g[LIVE_KEY] = new Set();
+    process.on('exit', () => {
+      for (const k of g[LIVE_KEY]!) k.killNow();
+    });
+  }
+  return g[LIVE_KEY]!;
+}
+
+/** Kernels started by this process and not yet stopped. */
+export function liveKernels(): KernelClient[] {
+  return [...liveSet()];
+}
+
+/**
+ * Makes SIGINT, SIGTERM and SIGHUP end the process with 128 + the signal's number after a note on stderr, so that
+ * the exit hook stops the kernels and removes their files (a signal's default action skips exit handlers).
+ * For programs that run notebooks (data-prep/example.ts); the runner's CLI has its own (watch mode ends on Ctrl-C).
+ * Returns a function that removes the handlers.
+ */
+export function exitOnSignals(what = process.argv[1] ?? 'node'): () => void {
+  const codes: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+  const handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: ${path.basename(what)} stops its kernels and exits\n`);
+    process.exit(codes[signal]);
+  };
+  for (const s of Object.keys(codes) as NodeJS.Signals[]) process.on(s, handler);
+  return () => {
+    for (const s of Object.keys(codes) as NodeJS.Signals[]) process.off(s, handler);
+  };
+}
+
+const CONNECTION_FILE = /^brainnet-kernel-(\d+)-[0-9a-f]+\.json$/;
+const IPC_DIR = /^brainnet-ipc-(\d+)-/;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes connection files and ipc folders in `dir` left by runners that died (their pid is in the name); returns them. */
+export function removeStaleKernelFiles(dir: string = os.tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = CONNECTION_FILE.exec(name) ?? IPC_DIR.exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    try {
+      fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+      removed.push(path.join(dir, name));
+    } catch {
+      /* another user's, or already gone */
+    }
+  }
+  return removed;
 }
 
 /** A running kernel: `await KernelClient.start({ kernel: 'brainnet-ts', cwd })`, then `execute(code)`, then `shutdown()`. */
@@ -194,6 +293,9 @@ export class KernelClient {
   private readonly shell: ZMQ.Dealer;
   private readonly control: ZMQ.Dealer;
   private readonly iopub: ZMQ.Subscriber;
+  private readonly stdin: ZMQ.Dealer;
+  /** When the kernel was started (Date.now()). */
+  readonly startedAt = Date.now();
   private readonly proc: ChildProcess;
   private readonly connectionFile: string;
   private exited?: { code: number | null; signal: NodeJS.Signals | null };
@@ -207,7 +309,7 @@ export class KernelClient {
   private displays = new Map<string, Array<{ data: Record<string, unknown>; metadata: Record<string, unknown> }>>();
   private deathListeners = new Set<(e: KernelError) => void>();
 
-  private constructor(spec: KernelSpec, zmq: typeof ZMQ, key: Buffer, connectionFile: string, proc: ChildProcess, sockets: { shell: ZMQ.Dealer; control: ZMQ.Dealer; iopub: ZMQ.Subscriber }) {
+  private constructor(spec: KernelSpec, zmq: typeof ZMQ, key: Buffer, connectionFile: string, proc: ChildProcess, sockets: { shell: ZMQ.Dealer; control: ZMQ.Dealer; iopub: ZMQ.Subscriber; stdin: ZMQ.Dealer }) {
     this.spec = spec;
     this.zmq = zmq;
     this.key = key;
@@ -216,6 +318,7 @@ export class KernelClient {
     this.shell = sockets.shell;
     this.control = sockets.control;
     this.iopub = sockets.iopub;
+    this.stdin = sockets.stdin;
   }
 
   /** Starts a kernel and waits until it answers kernel_info_request and its IOPub channel is live. */
@@ -225,8 +328,10 @@ export class KernelClient {
     // Unix sockets where the OS has them: a TCP port chosen free can be taken by another process before
     // the kernel binds it (kernels started side by side), an ipc path in a private folder cannot.
     const ipc = process.platform !== 'win32';
+    removeStaleKernelFiles();
     const [shellPort, iopubPort, stdinPort, controlPort, hbPort] = ipc ? [1, 2, 3, 4, 5] : await freePorts(5);
-    const ip = ipc ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-ipc-')), 'kernel') : '127.0.0.1';
+    // Both names carry this process's pid, so a later runner can tell leftovers of a dead one from live ones.
+    const ip = ipc ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), `brainnet-ipc-${process.pid}-`)), 'kernel') : '127.0.0.1';
     const endpoint = (port: number) => (ipc ? `ipc://${ip}-${port}` : `tcp://${ip}:${port}`);
     const key = crypto.randomBytes(32).toString('hex');
     const conn = {
@@ -243,19 +348,25 @@ export class KernelClient {
       env: { ...process.env, ...(spec.env ?? {}), ...(opts.env ?? {}), JPY_PARENT_PID: String(process.pid) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const shell = new zmq.Dealer({ linger: 0, routingId: `brainnet-${crypto.randomBytes(4).toString('hex')}` });
+    // shell and stdin share one identity: the kernel sends a cell's input_request to the identity that sent the cell.
+    const routingId = `brainnet-${crypto.randomBytes(4).toString('hex')}`;
+    const shell = new zmq.Dealer({ linger: 0, routingId });
+    const stdin = new zmq.Dealer({ linger: 0, routingId });
     const control = new zmq.Dealer({ linger: 0 });
     const iopub = new zmq.Subscriber({ linger: 0 });
-    const client = new KernelClient(spec, zmq, Buffer.from(key), connectionFile, proc, { shell, control, iopub });
+    const client = new KernelClient(spec, zmq, Buffer.from(key), connectionFile, proc, { shell, control, iopub, stdin });
     client.ipcDir = ipc ? path.dirname(ip) : null;
+    liveSet().add(client);
     client.watchProcess();
     shell.connect(endpoint(shellPort));
+    stdin.connect(endpoint(stdinPort));
     control.connect(endpoint(controlPort));
     iopub.connect(endpoint(iopubPort));
     iopub.subscribe();
     void client.readLoop(shell, (m) => client.onShell(m));
     void client.readLoop(control, (m) => client.onShell(m));
     void client.readLoop(iopub, (m) => client.onIopub(m));
+    void client.readLoop(stdin, (m) => client.onStdin(m));
     try {
       await client.waitReady(opts.startupTimeoutMs ?? 60_000, cwd);
     } catch (e) {
@@ -332,9 +443,9 @@ export class KernelClient {
     return { header: JSON.parse(header.toString()), parent_header: JSON.parse(parent.toString()), metadata: JSON.parse(metadata.toString()), content: JSON.parse(content.toString()) };
   }
 
-  private async send(sock: ZMQ.Dealer, msgType: string, content: Record<string, unknown>, msgId: string = crypto.randomUUID()): Promise<string> {
+  private async send(sock: ZMQ.Dealer, msgType: string, content: Record<string, unknown>, msgId: string = crypto.randomUUID(), parent: object = {}): Promise<string> {
     const header = { msg_id: msgId, msg_type: msgType, session: this.session, username: 'brainnet', date: new Date().toISOString(), version: '5.3' };
-    const parts = [header, {}, {}, content].map((x) => Buffer.from(JSON.stringify(x)));
+    const parts = [header, parent, {}, content].map((x) => Buffer.from(JSON.stringify(x)));
     await sock.send([DELIM, this.sign(parts), ...parts]);
     return header.msg_id;
   }
@@ -394,11 +505,31 @@ export class KernelClient {
     }
   }
 
+  /** An input_request: answered by the running execute's onInput, or with an error the kernel raises in the cell. */
+  private onStdin(m: JupyterMessage): void {
+    if (m.header.msg_type !== 'input_request') return;
+    const p = this.pending;
+    const request: InputRequest = { prompt: String(m.content.prompt ?? ''), password: !!m.content.password };
+    const answer = async () => {
+      if (!p?.onInput) throw new Error('this client has no answer for input requests (no onInput for the running cell)');
+      return String(await p.onInput(request));
+    };
+    answer().then(
+      (value) => this.send(this.stdin, 'input_reply', { status: 'ok', value }, undefined, m.header),
+      (e) => this.send(this.stdin, 'input_reply', { status: 'error', value: '', ename: 'InputError', evalue: (e as Error).message, traceback: [] }, undefined, m.header),
+    ).catch(() => {
+      /* the kernel is gone */
+    });
+  }
+
   private onIopub(m: JupyterMessage): void {
     this.iopubSeen = true;
     const p = this.pending;
     const type = m.header.msg_type;
     const c = m.content;
+    if ((type === 'display_data' || type === 'update_display_data') && p?.onDisplay && (type === 'update_display_data' || m.parent_header.msg_id === p.msgId)) {
+      p.onDisplay({ type, data: (c.data as Record<string, unknown>) ?? {}, metadata: (c.metadata as Record<string, unknown>) ?? {}, displayId: (c.transient as { display_id?: string } | undefined)?.display_id });
+    }
     if (type === 'update_display_data') {
       // Updates may target outputs of earlier cells too.
       const id = (c.transient as { display_id?: string } | undefined)?.display_id;
@@ -493,12 +624,12 @@ export class KernelClient {
         f();
       };
       const p: Pending = {
-        msgId: crypto.randomUUID(), outputs: [], clearPending: false, gotIdle: false, onOutput: opts.onOutput,
+        msgId: crypto.randomUUID(), outputs: [], clearPending: false, gotIdle: false, onOutput: opts.onOutput, onInput: opts.onInput, onDisplay: opts.onDisplay,
         resolve: (r) => done(() => resolve(r)),
         reject: (e) => done(() => reject(e)),
       };
       this.pending = p;
-      const content = { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true };
+      const content = { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: !!opts.onInput, stop_on_error: true };
       this.send(this.shell, 'execute_request', content, p.msgId).catch((e) => p.reject(new KernelError(`could not send execute_request: ${(e as Error).message}`)));
       if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {
         timer = setTimeout(() => {
@@ -523,9 +654,9 @@ export class KernelClient {
     if (this.closed) return;
     if (!this.exited) {
       this.closed = true;
-      const exit = new Promise<void>((res) => this.proc.once('exit', () => res()));
+      const exited = this.exitWithin(graceMs);
       await this.request(this.control, 'shutdown_request', { restart: false }, Math.min(graceMs, 2000)).catch(() => undefined);
-      await Promise.race([exit, new Promise((r) => setTimeout(r, graceMs))]);
+      await exited;
     }
     await this.kill();
   }
@@ -533,12 +664,38 @@ export class KernelClient {
   /** Kills the kernel process and closes the sockets at once. */
   async kill(): Promise<void> {
     this.closed = true;
-    if (!this.exited && this.proc.exitCode === null && this.proc.signalCode === null) {
-      const exit = new Promise<void>((res) => this.proc.once('exit', () => res()));
+    if (this.running()) {
+      const exited = this.exitWithin(2000);
       this.proc.kill('SIGKILL');
-      await Promise.race([exit, new Promise((r) => setTimeout(r, 2000))]);
+      await exited;
     }
-    for (const s of [this.shell, this.control, this.iopub]) if (!s.closed) s.close();
+    this.killNow();
+  }
+
+  private running(): boolean {
+    return !this.exited && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Resolves when the process exits, or after `ms`; leaves no timer or listener behind. */
+  private exitWithin(ms: number): Promise<void> {
+    if (!this.running()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.proc.off('exit', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.proc.once('exit', done);
+    });
+  }
+
+  /** Synchronous part of {@link kill} (also run for every live kernel when the process exits): SIGKILL, sockets, files. */
+  killNow(): void {
+    this.closed = true;
+    liveSet().delete(this);
+    if (this.running()) this.proc.kill('SIGKILL');
+    for (const s of [this.shell, this.control, this.iopub, this.stdin]) if (!s.closed) s.close();
     fs.rmSync(this.connectionFile, { force: true });
     if (this.ipcDir) fs.rmSync(this.ipcDir, { recursive: true, force: true });
   }

@@ -9,9 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { ReactiveReplyMetadata } from '../notebook/kernel-hook.js';
+import { progressFromMetadata, type ProgressState } from '../notebook/progress.js';
 import { renderNotebookHtml } from './html.js';
-import { KernelClient, stripAnsi, type NotebookOutput } from './jupyter-client.js';
-import { injectParameters, readNotebook, sourceText, type Notebook } from './nbformat.js';
+import { KernelClient, KernelError, stripAnsi, type InputRequest, type NotebookOutput } from './jupyter-client.js';
+import { injectParameters, parseNotebook, sourceText, type Notebook } from './nbformat.js';
+import { SaveDetector } from './saves.js';
 
 /** Options for {@link runNotebook}. */
 export interface RunOptions {
@@ -45,6 +47,38 @@ export interface RunOptions {
   reactive?: boolean;
   /** Called after each reactive re-run (rerunFrom, and each change in watch mode). */
   onRerun?: (event: RerunEvent) => void;
+  /**
+   * Answers to the cells' input requests (`await input('Subject: ')`, `prompt(...)`), by name: the prompt without
+   * surrounding blanks and a trailing `:`/`?`/`>` (`Subject`), or the exact prompt. Without any, cells run with
+   * `allow_stdin: false` and a cell that asks gets the kernel's error; a prompt no entry answers fails its cell.
+   */
+  inputs?: Record<string, string>;
+  /** Called with each update of a progress bar the running cell displays (to mirror it in a terminal: LiveProgress). */
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+/** A progress display of the running cell, as the runner saw it. */
+export interface ProgressEvent {
+  /** 1-based number of the running code cell, and the count of code cells. */
+  cell: number;
+  total: number;
+  /** The display's id (one bar). */
+  displayId?: string;
+  state: ProgressState;
+}
+
+/** The name an input request is answered by: its prompt without blanks around it and a trailing `:`, `?` or `>`. */
+export function promptName(prompt: string): string {
+  return prompt.trim().replace(/\s*[:?>]+$/, '').trim();
+}
+
+/** The answer `inputs` gives a request (by {@link promptName}, else the exact prompt); throws naming what was given. */
+export function answerInput(inputs: Record<string, string>, request: InputRequest): string {
+  const name = promptName(request.prompt);
+  if (Object.hasOwn(inputs, name)) return inputs[name];
+  if (Object.hasOwn(inputs, request.prompt)) return inputs[request.prompt];
+  const given = Object.keys(inputs);
+  throw new Error(`no --input answers the prompt ${JSON.stringify(request.prompt)}: expected --input '${name}=<value>', found ${given.length ? `only ${given.map((g) => `'${g}'`).join(', ')}` : 'none'}`);
 }
 
 /** One reactive re-run: the code cells executed because they changed, and the cells the kernel re-ran downstream. */
@@ -206,10 +240,15 @@ class NotebookRun {
   private readonly ipynbPath: string;
   private readonly htmlPath: string;
   private kernel!: KernelClient;
+  /** Watch mode's view of the file: the baseline is this first read, so no save after it is missed. */
+  private readonly saves: SaveDetector;
+  /** The code cell running now (for progress events). */
+  private running: { number: number; total: number } | null = null;
 
   /** Reads the notebook, injects the parameters (unless rerunFrom injects them later) and clears the code cells' outputs. */
   constructor(private readonly inPath: string, private readonly opts: RunOptions) {
-    this.original = readNotebook(inPath);
+    this.saves = new SaveDetector(inPath);
+    this.original = parseNotebook(this.saves.read(), inPath);
     this.nb = this.original;
     this.hasParams = !!opts.params && Object.keys(opts.params).length > 0;
     if (this.hasParams && opts.rerunFrom === undefined) this.nb = this.inject(this.nb);
@@ -276,10 +315,12 @@ class NotebookRun {
         continue;
       }
       opts.onCell?.({ phase: 'start', ...ev });
+      this.running = { number: ev.number, total: ev.total };
       const c0 = Date.now();
       // An injected parameters cell stands for the parameters cell in the kernel's graph (no redefinition message).
       const { failure, source } = await this.execCell(index, index === this.injectedIndex && index > 0 ? cellKey(nb, index - 1) : undefined);
       if (nb.cells[index].execution_count === null && !failure) nb.cells[index].execution_count = k + 1;
+      this.running = null;
       const seconds = (Date.now() - c0) / 1000;
       this.cellSeconds.push(seconds);
       opts.onCell?.({ phase: 'end', ...ev, seconds, status: failure ? 'error' : 'ok' });
@@ -296,10 +337,16 @@ class NotebookRun {
     const source = sourceText(cell.source);
     let failure: CellFailure | undefined;
     let graph: ReactiveReplyMetadata | undefined;
+    const { inputs, onProgress } = this.opts;
     try {
       const r = await this.kernel.execute(this.reactive ? `${source}\n//% cell ${key}` : source, {
         timeoutMs: this.opts.cellTimeoutMs,
         onOutput: (outs) => (cell.outputs = outs),
+        onInput: inputs && Object.keys(inputs).length ? (req) => answerInput(inputs, req) : undefined,
+        onDisplay: (d) => {
+          const state = progressFromMetadata(d.metadata);
+          if (state && onProgress && this.running) onProgress({ cell: this.running.number, total: this.running.total, displayId: d.displayId, state });
+        },
       });
       cell.outputs = r.outputs;
       cell.execution_count = r.executionCount ?? null;
@@ -352,6 +399,7 @@ class NotebookRun {
     const reran: number[] = [];
     let stoppedAt: number | undefined;
     for (const c of changed) {
+      this.running = { number: number(c.index), total: codeIdx.length };
       const { failure, source, graph } = await this.execCell(c.index, c.key);
       // The kernel names re-run cells by their execution count, which finds them in the notebook.
       for (const { count } of graph?.reran ?? []) {
@@ -371,17 +419,19 @@ class NotebookRun {
   async watch(): Promise<void> {
     const { opts } = this;
     const interval = opts.watchIntervalMs ?? 300;
-    const saved = { mtimeMs: fs.statSync(this.inPath).mtimeMs, sources: codeSources(this.original) };
+    // What was executed last, by cell key; the first run executed the notebook as read (the detector's baseline).
+    let sources = codeSources(this.original);
     while (!opts.signal?.aborted) {
       await abortableSleep(interval, opts.signal);
       if (opts.signal?.aborted) break;
-      const read = this.readNewSave(saved);
+      if (this.kernel.dead) throw new KernelError(`watch: the kernel died; ${this.inPath} is no longer watched (run the runner again)`);
+      const read = this.readNewSave();
       if (!read) continue;
       const editedSources = codeSources(read);
       // --param values stay injected after the parameters cell (and are re-applied when that cell changes).
       const edited = this.hasParams ? this.inject(read) : read;
-      const changed = this.carryLiveOutputs(edited, saved.sources);
-      saved.sources = editedSources;
+      const changed = this.carryLiveOutputs(edited, sources);
+      sources = editedSources;
       if (!changed.length) continue;
       this.nb = edited;
       try {
@@ -394,18 +444,12 @@ class NotebookRun {
     }
   }
 
-  /** The notebook as saved, when its modification time moved since `saved` (which it updates); undefined otherwise. */
-  private readNewSave(saved: { mtimeMs: number }): Notebook | undefined {
-    let mtime: number;
+  /** The notebook as saved, when its content changed since it was last read (saves.ts says how); undefined otherwise. */
+  private readNewSave(): Notebook | undefined {
+    const text = this.saves.poll();
+    if (text === undefined) return undefined;
     try {
-      mtime = fs.statSync(this.inPath).mtimeMs;
-    } catch {
-      return undefined; // being replaced
-    }
-    if (mtime === saved.mtimeMs) return undefined;
-    saved.mtimeMs = mtime;
-    try {
-      return readNotebook(this.inPath);
+      return parseNotebook(text, this.inPath);
     } catch (e) {
       this.warn(`watch: ${(e as Error).message} (waiting for the next save)`);
       return undefined;
@@ -461,10 +505,15 @@ function rerunEvent(changed: number[], reran: number[], stoppedAt: number | unde
   };
 }
 
-/** Resolves after `ms`, or as soon as `signal` aborts. */
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/** Resolves after `ms`, or as soon as `signal` aborts; leaves no timer or listener behind either way. */
+export function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 }

@@ -6,9 +6,31 @@ Usage: JUPYTER_PATH=<prefix>/share/jupyter /usr/bin/python3 test/kernel/driver.p
 import json
 import os
 import sys
+import tempfile
 import time
 
 from jupyter_helpers import TIMEOUT, collect, shell_reply, start_kernel  # noqa: F401
+
+
+def wait_for(kc, msg_id, msg_type, timeout=TIMEOUT):
+    """Waits for an iopub message of one request (e.g. its execute_input: the kernel has started the cell)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=1)
+        except Exception:
+            continue
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == msg_type:
+            return msg
+    raise TimeoutError(f"no {msg_type} for {msg_id} within {timeout} s")
+
+
+T0 = time.time()
+
+
+def step(name):
+    """Notes on stderr how far the driver got, so a driver killed on a loaded machine says where it was."""
+    print(f"[driver] {time.time() - T0:6.1f} s  {name}", file=sys.stderr, flush=True)
 
 
 def execute(kc, code, **kw):
@@ -39,8 +61,10 @@ def main():
     cwd = sys.argv[1]
     result = {}
     t0 = time.time()
+    step("starting the kernel")
     km, kc = start_kernel(cwd)
     result["startup_s"] = time.time() - t0
+    step("kernel ready")
     try:
         msg_id = kc.kernel_info()
         result["kernel_info"] = shell_reply(kc, msg_id)["content"]
@@ -66,10 +90,12 @@ def main():
             "exec_count": "__brainnetKernel.executionCount",
         }
         for name, code in cells.items():
+            step(f"cell {name}")
             kw = {"silent": True} if name == "silent" else {}
             result[name] = execute(kc, code, **kw)
 
         # completion and inspection
+        step("completion and inspection")
         msg_id = kc.complete("io.shapeSi")
         result["complete_brainnet"] = shell_reply(kc, msg_id)["content"]
         msg_id = kc.complete("const s = 'x';\ns.toUpp", len("const s = 'x';\ns.toUpp"))
@@ -79,10 +105,12 @@ def main():
         msg_id = kc.is_complete("function f() {")
         result["is_complete"] = shell_reply(kc, msg_id)["content"]
 
-        # interrupt a runaway synchronous cell, then a pending await
+        # interrupt a runaway synchronous cell, then a pending await: once the kernel has started the cell (its
+        # execute_input is out), however long that took; the kernel re-sends its SIGINT until the cell stops
         for name, code in (("interrupt_sync", "while (true) {}"), ("interrupt_await", "await new Promise(() => {})")):
+            step(name)
             msg_id = kc.execute(code)
-            time.sleep(0.5)
+            wait_for(kc, msg_id, "execute_input")
             km.interrupt_kernel()
             result[name] = {"reply": shell_reply(kc, msg_id)["content"], "iopub": collect(kc, msg_id)}
             result[name + "_after"] = execute(kc, "40 + 2")
@@ -90,20 +118,35 @@ def main():
         msg_id = kc.history(hist_access_type="tail", n=3, output=False, raw=True)
         result["history"] = shell_reply(kc, msg_id)["content"]
 
-        # "Run all" after a failing cell: requests already queued are aborted, a later one runs
-        # the failing cell waits a little, so that the next two are surely queued before it fails
-        ids = [kc.execute(c) for c in ('await new Promise((r) => setTimeout(r, 300)); throw new Error("stop")', "1", "2")]
-        result["abort"] = [shell_reply(kc, i)["content"] for i in ids]
+        # "Run all" after a failing cell: requests already queued are aborted, a later one runs.
+        # The failing cell waits for a flag file that appears only once the next two requests are sent.
+        step("run all after a failing cell")
+        flag = os.path.join(tempfile.gettempdir(), f"bn-abort-flag-{os.getpid()}")
+        failing = (
+            "import { existsSync } from 'node:fs';\n"
+            "await new Promise<void>((r) => { const t = setInterval(() => { if (existsSync(%s)) { clearInterval(t); r(); } }, 10); });\n"
+            'throw new Error("stop")' % json.dumps(flag)
+        )
+        ids = [kc.execute(c) for c in (failing, "1", "2")]
+        open(flag, "w").close()
+        try:
+            result["abort"] = [shell_reply(kc, i)["content"] for i in ids]
+        finally:
+            os.remove(flag)
         for i in ids:
             collect(kc, i, timeout=5)
         result["abort_after"] = execute(kc, "3")
     finally:
+        step("shutdown")
         t = time.time()
         kc.stop_channels()
+        # The Popen object itself: jupyter_client forgets it once the process is reaped.
+        popen = km.provisioner.process
         km.shutdown_kernel(now=False)
         result["shutdown_s"] = time.time() - t
         result["alive_after_shutdown"] = km.is_alive()
-        result["exit_code"] = km.provisioner.process.returncode if km.provisioner and km.provisioner.process else None
+        # 0: it exited by itself on shutdown_request; negative: jupyter_client had to signal it.
+        result["exit_code"] = popen.wait()
     print(json.dumps(result))
 
 

@@ -11,15 +11,15 @@ import { installTempKernel, jupyterEnv, pythonHas, PYTHON, REPO } from './helper
 type Msg = { msg_type: string; content: Record<string, any> };
 type Cell = { code: string; reply: Record<string, any>; iopub: Msg[] };
 
-/** Runs /usr/bin/python3 with args; resolves with its exit status and output (killed after 90 s). */
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+/** Runs /usr/bin/python3 with args; resolves with its exit status and output (killed after `killMs`). */
+function run(args: string[], env: NodeJS.ProcessEnv, killMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(PYTHON, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 90_000);
+    const timer = setTimeout(() => p.kill('SIGKILL'), killMs);
     p.on('close', (status) => {
       clearTimeout(timer);
       resolve({ status, stdout, stderr });
@@ -36,11 +36,15 @@ describe('kernel: brainnet-ts through jupyter_client', function () {
 
   before(async function () {
     if (!pythonHas('jupyter_client', 'nbclient')) this.skip(); // Debian python3-jupyter-client, python3-nbclient
+    // Two whole scenarios (two kernel starts, about 45 requests with the language service's warm-up), not one test:
+    // 40-50 s on a lightly loaded 2-core machine, 107 s at a load of 26, and past the former 90 s kill at a load of 30.
+    // The drivers are killed 10 s before the hook's own limit, so a failure shows how far they got ([driver] lines).
+    this.timeout(240_000);
     install = installTempKernel();
     const env = jupyterEnv(install.jupyterPath, install.prefix);
     const driver = path.join(__dirname, 'driver.py');
     // The jupyter_client scenario and the nbclient run use two kernels at once.
-    const [r, n] = await Promise.all([run([driver, __dirname], env), run([driver, 'nbclient', __dirname], env)]);
+    const [r, n] = await Promise.all([run([driver, __dirname], env, 230_000), run([driver, 'nbclient', __dirname], env, 230_000)]);
     assert.equal(r.status, 0, `driver failed:\n${r.stderr}`);
     assert.equal(n.status, 0, `nbclient run failed:\n${n.stderr}`);
     result = JSON.parse(r.stdout);
@@ -157,7 +161,8 @@ describe('kernel: brainnet-ts through jupyter_client', function () {
     const h = result.history.history as Array<[number, number, string]>;
     assert.deepEqual(h.map((x) => x[2]), ['40 + 2', 'await new Promise(() => {})', '40 + 2']);
     assert.equal(result.alive_after_shutdown, false);
-    assert.ok(result.shutdown_s < 4, `shutdown took ${result.shutdown_s} s`);
+    // It exited by itself on shutdown_request (exit code 0), rather than being killed by jupyter_client after its wait.
+    assert.equal(result.exit_code, 0, `exit code ${result.exit_code} after ${result.shutdown_s} s`);
   });
 
   it('runs a notebook with nbclient by kernel name', () => {

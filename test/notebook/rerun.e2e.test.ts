@@ -4,6 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -95,6 +96,7 @@ describe('notebook runner: reactive re-runs (brainnet-ts kernel)', function () {
     const stop = new AbortController();
     const events: RerunEvent[] = [];
     let edited = false;
+    let listenersWhileWatching = -1;
     const done = runNotebook(file, {
       outDir: path.join(dir, 'out-watch'),
       watch: true,
@@ -103,22 +105,24 @@ describe('notebook runner: reactive re-runs (brainnet-ts kernel)', function () {
       onCell: (ev) => {
         if (ev.phase === 'end' && ev.number === ev.total && !edited) {
           edited = true;
-          // Save an edit of cell 3 once the first run is through.
-          setTimeout(() => {
-            const nb = structuredClone(NOTEBOOK);
-            nb.cells[2].source = "const unrelated = 41;\nconsole.log('unrelated ran');\nunrelated";
-            fs.writeFileSync(file, JSON.stringify(nb));
-            const later = new Date(Date.now() + 2000);
-            fs.utimesSync(file, later, later);
-          }, 200);
+          // Save an edit of cell 3 as the first run ends: before watch mode has begun to poll, and within the same
+          // file-time tick as nothing else. Saves are judged by content from the first read on (lib/runner/saves.ts),
+          // so neither its timing nor its modification time matters.
+          const nb = structuredClone(NOTEBOOK);
+          nb.cells[2].source = "const unrelated = 41;\nconsole.log('unrelated ran');\nunrelated";
+          fs.writeFileSync(file, JSON.stringify(nb));
         }
       },
       onRerun: (ev) => {
         events.push(ev);
+        // Polls of watch mode leave no abort listener behind (they used to add one per poll).
+        listenersWhileWatching = getEventListeners(stop.signal, 'abort').length;
         stop.abort();
       },
     });
     const r = await done;
+    assert.ok(listenersWhileWatching <= 1, `${listenersWhileWatching} abort listeners on the signal while watching`);
+    assert.equal(getEventListeners(stop.signal, 'abort').length, 0);
     assert.equal(events.length, 1);
     assert.deepEqual(events[0].changed, [3]);
     assert.deepEqual(events[0].reran, [5]);
