@@ -18,11 +18,12 @@ function arg(name: string, def: string): string {
   const n = Number(arg('n', '20'));
   const unguided = process.argv.includes('--unguided');
   const pipeline = await loadSyntheticPipeline();
+  console.log(`run-regions: ${n} images per region (${regions.join(', ')}${unguided ? ', unguided' : ''}) -> ${arg('out', 'outputs/braindive-runs')}`);
   const bar = progress({ label: 'braindive runs', total: n * (regions.length + (unguided ? 1 : 0)) });
   const r = await runRegions({ pipeline, outDir: arg('out', 'outputs/braindive-runs'), regions, n, scale: Number(arg('scale', '10')), steps: Number(arg('steps', '20')), seed0: Number(arg('seed', '0')), batch: Number(arg('batch', '8')), unguided, onImage: (reg, i, skipped) => bar.tick(1, `${reg} ${i}${skipped ? ' (skipped)' : ''}`) });
   bar.done();
   console.log(JSON.stringify(r));
 })().catch((e) => {
-  console.error(e);
+  console.error(e instanceof Error && e.name === 'FolderLockedError' ? e.message : e);
   process.exit(1);
 });
