@@ -144,6 +144,8 @@ export interface KillTrial {
   /** pid of the killed run. */
   killedPid: number;
   leftAfterKill: { files: string[]; bytes: number };
+  /** Every output file present after the kill. */
+  filesAfterKill: string[];
   rerunCode: number | null;
   rerunOut: string;
   leftAfterRerun: { files: string[]; bytes: number };
@@ -163,9 +165,10 @@ export async function killAndRerun(job: KillJob, o: { reference: Map<string, str
     const killAfterMs = Math.round(fraction * o.workMs);
     const first = await runJob(job, root, { killAfterMs });
     const leftAfterKill = leftovers(root, job.outputs);
+    const filesAfterKill = [...snapshot(root, job.outputs).keys()];
     const rerun = await runJob(job, root);
     trials.push({
-      fraction, killAfterMs, killed: first.signal === 'SIGKILL', killedPid: first.pid, leftAfterKill, rerunCode: rerun.code, rerunOut: rerun.out,
+      fraction, killAfterMs, killed: first.signal === 'SIGKILL', killedPid: first.pid, leftAfterKill, filesAfterKill, rerunCode: rerun.code, rerunOut: rerun.out,
       leftAfterRerun: leftovers(root, job.outputs), diffs: compareSnapshots(o.reference, snapshot(root, job.outputs)),
     });
   }

@@ -49,6 +49,10 @@ export function describeKillRerun(kills: number, seed: number, names: readonly (
           assert.ok(computed && Number(computed[1]) < Number(computed[2]), `${where}: the rerun did not resume the killed build (${computed?.[0]})`);
           console.log(`      ${name}: the rerun ${computed[0]}`);
         }
+        if (name === 'training with checkpoints' && t.filesAfterKill.includes(path.join('ckpt', 'encoder.safetensors'))) {
+          // an epoch's checkpoint was written before the kill: training resumes from it
+          assert.match(t.rerunOut, /encoder: resuming from .*encoder\.safetensors at step [1-9]\d* \(epoch [1-9]/, `${where}: the rerun did not resume from the checkpoint`);
+        }
         if (t.leftAfterKill.files.some((f) => f.endsWith('.brainnet.lock'))) {
           assert.match(t.rerunOut, new RegExp(`taking over the lock of pid ${t.killedPid} \\(.*which is no longer running`), `${where}: the rerun took over the stale lock without a note`);
         }
