@@ -19,6 +19,8 @@ export interface KillJob {
   outputs: string[];
   /** Working directory (default the repository root). */
   cwd?: string;
+  /** The output that starts the part of the run the kills aim at (default: its first printed line). */
+  killFrom?: RegExp;
 }
 
 /** What a run printed and how it ended. */
@@ -29,7 +31,7 @@ export interface RunResult {
   out: string;
   /** ms from start to exit. */
   ms: number;
-  /** ms from start to the first line the job printed (it has started working). */
+  /** ms from start to the first line the job printed (or to `killFrom`): where the kill clock starts. */
   firstOutputMs: number | null;
 }
 
@@ -44,7 +46,7 @@ export interface StartedJob {
   done: Promise<RunResult>;
 }
 
-/** Starts `job` for output root `root`, killing it with SIGKILL `killAfterMs` after its first printed line, if given. */
+/** Starts `job` for output root `root`, killing it with SIGKILL `killAfterMs` after its first printed line (or `killFrom`), if given. */
 export function startJob(job: KillJob, root: string, opts: { killAfterMs?: number; timeoutMs?: number } = {}): StartedJob {
   const t0 = Date.now();
   const child = spawn(process.execPath, job.argv(root), { cwd: job.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
@@ -54,7 +56,7 @@ export function startJob(job: KillJob, root: string, opts: { killAfterMs?: numbe
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 300000);
   const onData = (b: Buffer) => {
     out += b.toString();
-    if (first === null) {
+    if (first === null && (!job.killFrom || job.killFrom.test(out))) {
       first = Date.now() - t0;
       if (opts.killAfterMs !== undefined) setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs);
     }

@@ -51,7 +51,9 @@ export function describeKillRerun(kills: number, seed: number, names: readonly (
         }
         if (name === 'training with checkpoints' && t.filesAfterKill.includes(path.join('ckpt', 'encoder.safetensors'))) {
           // an epoch's checkpoint was written before the kill: training resumes from it
-          assert.match(t.rerunOut, /encoder: resuming from .*encoder\.safetensors at step [1-9]\d* \(epoch [1-9]/, `${where}: the rerun did not resume from the checkpoint`);
+          const resumed = /encoder: resuming from .*encoder\.safetensors at step [1-9]\d* \(epoch [1-9]\d*\)/.exec(t.rerunOut);
+          assert.ok(resumed, `${where}: the rerun did not resume from the checkpoint:\n${t.rerunOut.slice(-2000)}`);
+          console.log(`      ${name}: the rerun said "${resumed[0].replace(/from .*encoder/, 'from ckpt/encoder')}"`);
         }
         if (t.leftAfterKill.files.some((f) => f.endsWith('.brainnet.lock'))) {
           assert.match(t.rerunOut, new RegExp(`taking over the lock of pid ${t.killedPid} \\(.*which is no longer running`), `${where}: the rerun took over the stale lock without a note`);

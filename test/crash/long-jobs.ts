@@ -52,7 +52,8 @@ export function longJobs(inputs: JobInputs, repo = REPO): KillJob[] {
       argv: (r) => tsx('test/crash/jobs.ts', ['token-cache', '--images', inputs.images, '--out', path.join(r, 'cache')]),
     },
     {
-      name: 'training with checkpoints', outputs: ['cache', 'ckpt'], cwd: repo,
+      // the kills aim at the epochs after the first checkpoint (the token cache job covers the cache build)
+      name: 'training with checkpoints', outputs: ['cache', 'ckpt'], cwd: repo, killFrom: /epoch 1\/3:/,
       argv: (r) => tsx('test/crash/jobs.ts', ['fit', '--subject', inputs.subject, '--cache', path.join(r, 'cache'), '--ckpt', path.join(r, 'ckpt')]),
     },
     {
