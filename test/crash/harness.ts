@@ -125,7 +125,10 @@ export function compareSnapshots(want: Map<string, string>, got: Map<string, str
   return diffs;
 }
 
-/** Seeded fractions in [lo, hi) (mulberry32), so the kill points are the same on every run of the tests. */
+/**
+ * Seeded kill points (mulberry32), so they are the same on every run of the tests: one in each of `n` equal parts
+ * of [lo, hi), so that a few points still spread over the whole run.
+ */
 export function killFractions(seed: number, n: number, lo = 0.05, hi = 0.95): number[] {
   let t = seed >>> 0;
   const next = () => {
@@ -134,7 +137,7 @@ export function killFractions(seed: number, n: number, lo = 0.05, hi = 0.95): nu
     r ^= r + Math.imul(r ^ (r >>> 7), 61 | r);
     return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
   };
-  return Array.from({ length: n }, () => lo + (hi - lo) * next());
+  return Array.from({ length: n }, (_, i) => lo + ((hi - lo) * (i + next())) / n);
 }
 
 /** One kill trial: where it was killed, what the kill left, whether the rerun finished, equals the reference and left nothing. */
