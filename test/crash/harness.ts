@@ -21,6 +21,8 @@ export interface KillJob {
   cwd?: string;
   /** The output that starts the part of the run the kills aim at (default: its first printed line). */
   killFrom?: RegExp;
+  /** What a killed run left that the rerun should resume from (e.g. how many images a build had finished). */
+  probeAfterKill?(root: string): number;
 }
 
 /** What a run printed and how it ended. */
@@ -151,6 +153,8 @@ export interface KillTrial {
   leftAfterKill: { files: string[]; bytes: number };
   /** Every output file present after the kill. */
   filesAfterKill: string[];
+  /** The job's probeAfterKill after the kill (0 without one). */
+  probeAfterKill: number;
   rerunCode: number | null;
   rerunOut: string;
   leftAfterRerun: { files: string[]; bytes: number };
@@ -171,9 +175,10 @@ export async function killAndRerun(job: KillJob, o: { reference: Map<string, str
     const first = await runJob(job, root, { killAfterMs });
     const leftAfterKill = leftovers(root, job.outputs);
     const filesAfterKill = [...snapshot(root, job.outputs).keys()];
+    const probeAfterKill = job.probeAfterKill?.(root) ?? 0;
     const rerun = await runJob(job, root);
     trials.push({
-      fraction, killAfterMs, killed: first.signal === 'SIGKILL', killedPid: first.pid, leftAfterKill, filesAfterKill, rerunCode: rerun.code, rerunOut: rerun.out,
+      fraction, killAfterMs, killed: first.signal === 'SIGKILL', killedPid: first.pid, leftAfterKill, filesAfterKill, probeAfterKill, rerunCode: rerun.code, rerunOut: rerun.out,
       leftAfterRerun: leftovers(root, job.outputs), diffs: compareSnapshots(o.reference, snapshot(root, job.outputs)),
     });
   }

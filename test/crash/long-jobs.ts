@@ -48,7 +48,7 @@ export function longJobs(inputs: JobInputs, repo = REPO): KillJob[] {
       argv: (r) => tsx('data-prep/nsd/zscore.ts', ['--root', inputs.nsdRoot, '--out', path.join(r, 'z')]),
     },
     {
-      name: 'token cache', outputs: ['cache'], cwd: repo,
+      name: 'token cache', outputs: ['cache'], cwd: repo, probeAfterKill: (r) => buildStateDone(path.join(r, 'cache')),
       argv: (r) => tsx('test/crash/jobs.ts', ['token-cache', '--images', inputs.images, '--out', path.join(r, 'cache')]),
     },
     {
@@ -69,4 +69,10 @@ export function makeSubjectJob(seed: number, repo = REPO): KillJob {
     name: 'make-subject (algonauts)', outputs: ['subj'], cwd: repo,
     argv: (r) => tsxArgv('data-prep/make-subject.ts', ['--layout', 'algonauts', '--size', 'tiny', '--seed', String(seed), '--train', '16', '--test', '2', '--out', path.join(r, 'subj')], repo),
   };
+}
+
+/** How many images a killed token cache build in `dir` had finished (its build-state.json; 0 without one). */
+export function buildStateDone(dir: string): number {
+  const f = path.join(dir, 'build-state.json');
+  return fs.existsSync(f) ? Number((JSON.parse(fs.readFileSync(f, 'utf8')) as { done: number }).done) : 0;
 }
