@@ -1,11 +1,15 @@
 /**
  * make-subject: writes a synthetic subject with known ground truth.
  *
- *   tsx data-prep/make-subject.ts --layout algonauts --size tiny|workshop|full --seed N --out DIR
- *   tsx data-prep/make-subject.ts --layout nsd --size tiny|workshop|full --seed N --out DIR [--sessions S]
+ *   tsx data-prep/make-subject.ts --layout algonauts --size tiny|workshop|full --seed N --out DIR [--train N --test N]
+ *   tsx data-prep/make-subject.ts --layout nsd --size tiny|workshop|full --seed N --out DIR [--sessions S] [--image-size PX]
  *
  * Prints progress with timings, the validation table, the stage timings and peak memory, and
  * exits 1 when a report check fails (0 otherwise).
+ *
+ * The folder is locked while it is written: a second make-subject into it fails at once, naming the first. A
+ * folder holding a subject made with other settings is refused unless --overwrite; a rerun with the same
+ * settings (after a crash or kill) writes the same bytes and removes what the killed run left behind.
  */
 import { makeAlgonautsSubject, makeNsdSubject, type SubjectSize } from 'brainnet/synthetic';
 
@@ -14,6 +18,7 @@ function parseArgs(argv: string[]): Record<string, string> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--')) throw new Error(`make-subject: unexpected argument '${a}'`);
+    if (a === '--overwrite') { out.overwrite = 'true'; continue; }
     const [k, v] = a.includes('=') ? a.slice(2).split('=', 2) : [a.slice(2), argv[++i]];
     if (v === undefined) throw new Error(`make-subject: --${k} needs a value`);
     out[k!] = v;
@@ -21,7 +26,15 @@ function parseArgs(argv: string[]): Record<string, string> {
   return out;
 }
 
-const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N --out DIR [--sessions S (nsd)]';
+const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N --out DIR [--train N --test N (algonauts)] [--sessions S --image-size PX (nsd)] [--overwrite]';
+
+/** An optional positive integer argument. */
+function count(args: Record<string, string>, key: string): number | undefined {
+  if (args[key] === undefined) return undefined;
+  const v = Number(args[key]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`make-subject: --${key} must be a positive integer, got '${args[key]}'\n${USAGE}`);
+  return v;
+}
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -32,12 +45,12 @@ async function main(): Promise<void> {
   if (layout !== 'algonauts' && layout !== 'nsd') throw new Error(`make-subject: layout must be 'algonauts' or 'nsd', got '${layout}'\n${USAGE}`);
   if (!['tiny', 'workshop', 'full'].includes(size)) throw new Error(`make-subject: --size must be tiny, workshop or full, got '${size}'\n${USAGE}`);
   if (!Number.isInteger(seed)) throw new Error(`make-subject: --seed must be an integer, got '${args.seed}'`);
+  const overwrite = args.overwrite === 'true';
   console.log(`make-subject: ${layout} ${size}, seed ${seed} -> ${args.out}`);
   let last = 0;
   if (layout === 'nsd') {
-    const sessions = args.sessions === undefined ? undefined : Number(args.sessions);
     const r = await makeNsdSubject({
-      size, seed, out: args.out, sessions,
+      size, seed, out: args.out, sessions: count(args, 'sessions'), imageSize: count(args, 'image-size'), overwrite,
       onProgress: (stage, done, total, ms) => {
         if (done < total && ms - last < 2000) return;
         last = ms;
@@ -51,7 +64,7 @@ async function main(): Promise<void> {
     return;
   }
   const res = await makeAlgonautsSubject({
-    size, seed, out: args.out,
+    size, seed, out: args.out, train: count(args, 'train'), test: count(args, 'test'), overwrite,
     onProgress: (stage, done, total, ms) => {
       if (stage === 'images' && done < total && ms - last < 2000) return;
       last = ms;

@@ -45,7 +45,7 @@ export async function runScienceCheck(opts: ScienceRunOptions): Promise<{ report
     if (world !== null && opts.checkpointDir && fs.existsSync(opts.checkpointDir)) {
       throw new Error(`science check: checkpoint ${opts.checkpointDir} was fitted to the old subject in ${opts.subjectDir}; delete it (or pass another checkpoint folder) to refit on the regenerated subject`);
     }
-    await makeAlgonautsSubject({ size: 'workshop', seed: 1, out: opts.subjectDir });
+    await makeAlgonautsSubject({ size: 'workshop', seed: 1, out: opts.subjectDir, overwrite: world !== null });
   }
   const subject = await loadAlgonautsSubject(opts.subjectDir);
   const truth = groundTruth(subject);

@@ -30,6 +30,7 @@ const given = (name: string) => process.argv.includes(`--${name}`);
         clipModel: arg('clip-model', ''), size: Number(arg('size', '512')), steps: Number(arg('steps', '50')), sagScale })
     : await loadSyntheticPipeline();
   console.log(pipeline.describe());
+  console.log(`run-regions: ${n} images per region (${regions.join(', ')}${unguided ? ', unguided' : ''}) -> ${arg('out', 'outputs/braindive-runs')}`);
   const bar = progress({ label: 'braindive runs', total: n * (regions.length + (unguided ? 1 : 0)) });
   const r = await runRegions({ pipeline, outDir: arg('out', 'outputs/braindive-runs'), regions, n, scale: Number(arg('scale', sd ? '130' : '10')), steps: Number(arg('steps', sd ? '50' : '20')),
     seed0: Number(arg('seed', '0')), batch: Number(arg('batch', sd ? '1' : '8')), unguided, sagScale, onImage: (reg, i, skipped) => bar.tick(1, `${reg} ${i}${skipped ? ' (skipped)' : ''}`) });
@@ -37,6 +38,6 @@ const given = (name: string) => process.argv.includes(`--${name}`);
   console.log(JSON.stringify(r));
   await pipeline.dispose();
 })().catch((e) => {
-  console.error(e);
+  console.error(e instanceof Error && e.name === 'FolderLockedError' ? e.message : e);
   process.exit(1);
 });

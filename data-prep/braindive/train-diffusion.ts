@@ -2,7 +2,7 @@
  * Trains the small pixel diffusion model of the synthetic world (lib/diffusion/pixel-unet.ts)
  * on categorised synthetic stimuli (faces, bodies, places, words, food), epsilon prediction, AdamW,
  * with an EMA of the weights. Resumable: every --every steps it writes a checkpoint (params, EMA,
- * AdamW moments as safetensors, and state.json with the step and loss history; the data order and
+ * AdamW moments, the step and the loss history in one safetensors file, state.safetensors; the data order and
  * noise are derived from (seed, step), so the step is the RNG position; lib/diffusion/trainer.ts). Uses initBackend(), so it
  * runs on a GPU backend when one is available and on wasm otherwise.
  *
@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, tf } from 'brainnet';
 import { Rng } from 'brainnet/core';
-import { writeFileAtomicSync } from 'brainnet/io';
+import { acquireFolderLock, writeFileAtomicSync } from 'brainnet/io';
 import { renderCategorisedSet } from 'brainnet/synthetic';
 import {
   initParams, countParams, diffusionLoss, saveParams, DEFAULT_PIXEL_UNET, PIXEL_SCHEDULE, makeBetas, alphasCumprod,
@@ -42,7 +42,9 @@ async function main(): Promise<void> {
   const schedule = { ...PIXEL_SCHEDULE, predictionType: prediction };
   const choice = await initBackend();
   console.log(`backend: ${choice.name}`);
-  fs.mkdirSync(ckpt, { recursive: true });
+  // the checkpoint and export folders stay locked until this process exits: a second run into them fails at once, naming this one
+  await acquireFolderLock(ckpt, { command: 'train-diffusion (checkpoints)' });
+  await acquireFolderLock(exportDir, { command: 'train-diffusion (export)' });
 
   const data = renderCategorisedSet(nImages, cfg.size, seed + 1);
   const S = cfg.size;

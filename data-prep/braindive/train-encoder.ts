@@ -39,7 +39,7 @@ function arg(name: string, def: string): string {
     const v = syntheticWorldVersion(subject);
     if (v === null || v < SYNTHETIC_WORLD_VERSION) {
       console.log(`generating the synthetic tiny subject (seed 1, ${train} training images) in ${subject}`);
-      await makeAlgonautsSubject({ size: 'tiny', seed: 1, out: subject, train, test: 20 });
+      await makeAlgonautsSubject({ size: 'tiny', seed: 1, out: subject, train, test: 20, overwrite: v !== null });
     }
   }
   const out = arg('out', 'data/braindive/encoder.safetensors');

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, tf } from 'brainnet';
 import { Rng, fitPca } from 'brainnet/core';
-import { writeFileAtomicSync } from 'brainnet/io';
+import { acquireFolderLock, writeFileAtomicSync } from 'brainnet/io';
 import { renderCategorisedSet } from 'brainnet/synthetic';
 import {
   countParams, DEFAULT_LATENT_CONFIG, PIXEL_SCHEDULE, initLatentParams, latentDiffusionLoss, encodeLatent, makeBetas,
@@ -38,7 +38,9 @@ async function main(): Promise<void> {
   const schedule = { ...PIXEL_SCHEDULE, predictionType: 'v_prediction' as const };
   const choice = await initBackend();
   console.log(`backend: ${choice.name}`);
-  fs.mkdirSync(ckpt, { recursive: true });
+  // the checkpoint and export folders stay locked until this process exits: a second run into them fails at once, naming this one
+  await acquireFolderLock(ckpt, { command: 'train-latent-diffusion (checkpoints)' });
+  await acquireFolderLock(exportDir, { command: 'train-latent-diffusion (export)' });
   const S = cfg.size, D = S * S * 3, K = cfg.k;
 
   // data and the PCA latent (fitted once, then read from the checkpoint)

@@ -25,7 +25,8 @@ export function fail(tool: string, msg: string, usage: string): never {
 export function runMain(tool: string, main: () => Promise<void>): void {
   main().catch((e: unknown) => {
     const err = e as Error;
-    console.error(`${tool}: ${err?.name === 'FileFormatError' || err instanceof RangeError ? err.message : err?.stack ?? String(e)}`);
+    const plain = err?.name === 'FileFormatError' || err?.name === 'FolderLockedError' || err instanceof RangeError;
+    console.error(`${tool}: ${plain ? err.message : err?.stack ?? String(e)}`);
     process.exit(1);
   });
 }

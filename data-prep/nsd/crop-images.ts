@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openNsdSubject } from 'brainnet';
-import { readImage, readNpy } from 'brainnet/io';
+import { readImage, readNpy, withFileLock } from 'brainnet/io';
 import { cropImagesToHdf5, readNsdStimInfo, nsdPaths, type CropItem } from 'brainnet/data';
 import { parseArgs, runMain } from './args';
 
@@ -36,6 +36,6 @@ runMain('crop-images', async () => {
     };
     return { nsdId: id - 1, cocoId: row.cocoId, cropBox: a.coco ? row.cropBox : [0, 0, 0, 0], load };
   });
-  const r = await cropImagesToHdf5(items, a.out, { size: a.size ? Number(a.size) : 256, onProgress: (d, t) => { if (d % 500 === 0 || d === t) console.log(`  ${d}/${t}`); } });
+  const r = await withFileLock(a.out, { command: 'crop-images' }, () => cropImagesToHdf5(items, a.out!, { size: a.size ? Number(a.size) : 256, onProgress: (d, t) => { if (d % 500 === 0 || d === t) console.log(`  ${d}/${t}`); } }));
   console.log(JSON.stringify(r));
 });

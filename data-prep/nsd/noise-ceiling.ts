@@ -1,7 +1,7 @@
 /** noise-ceiling: NSD noise ceiling (%) from ncsnr, single trial and for the averaged repeats of the given sessions. */
 import * as path from 'node:path';
 import { openNsdSubject } from 'brainnet';
-import { writeNifti } from 'brainnet/io';
+import { withFolderLock, writeNifti } from 'brainnet/io';
 import { nsdNoiseCeiling, nsdRepeatCounts, parseSessionList } from 'brainnet/data';
 import { parseArgs, runMain } from './args';
 
@@ -18,7 +18,9 @@ runMain('noise-ceiling', async () => {
   const nc = await subj.ncsnr();
   const counts = nsdRepeatCounts(subj.design, sessions);
   const shape = nc.data.shape;
-  await writeNifti(path.join(a.out, 'nc_single.nii.gz'), { dtype: 'float32', shape, data: nsdNoiseCeiling(nc.data.data as Float32Array) }, { affine: nc.affine });
-  await writeNifti(path.join(a.out, 'nc_avg.nii.gz'), { dtype: 'float32', shape, data: nsdNoiseCeiling(nc.data.data as Float32Array, counts) }, { affine: nc.affine });
+  await withFolderLock(a.out, { command: 'noise-ceiling' }, async () => {
+    await writeNifti(path.join(a.out!, 'nc_single.nii.gz'), { dtype: 'float32', shape, data: nsdNoiseCeiling(nc.data.data as Float32Array) }, { affine: nc.affine });
+    await writeNifti(path.join(a.out!, 'nc_avg.nii.gz'), { dtype: 'float32', shape, data: nsdNoiseCeiling(nc.data.data as Float32Array, counts) }, { affine: nc.affine });
+  });
   console.log(JSON.stringify({ sessions, repeatCounts: counts }));
 });

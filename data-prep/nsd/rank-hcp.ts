@@ -1,5 +1,6 @@
 /** rank-hcp: ranks HCP_MMP1 regions 1-180 by mean ncsnr per subject and averages the ranks across subjects. */
 import { rankHcp } from 'brainnet/data';
+import { withFolderLock } from 'brainnet/io';
 import { parseArgs, runMain } from './args';
 
 const USAGE = `usage: tsx data-prep/nsd/rank-hcp.ts --root NSD_ROOT --out DIR [--subjects 1,2,...] [--ctab FILE]
@@ -12,7 +13,7 @@ const USAGE = `usage: tsx data-prep/nsd/rank-hcp.ts --root NSD_ROOT --out DIR [-
 runMain('rank-hcp', async () => {
   const a = parseArgs('rank-hcp', USAGE, process.argv.slice(2));
   if (!a.root || !a.out) { console.error(`rank-hcp: --root and --out are required\n\n${USAGE}`); process.exit(2); }
-  const r = await rankHcp({ root: a.root, out: a.out, subjects: a.subjects?.split(',').map(Number), ctab: a.ctab });
+  const r = await withFolderLock(a.out, { command: 'rank-hcp' }, () => rankHcp({ root: a.root!, out: a.out!, subjects: a.subjects?.split(',').map(Number), ctab: a.ctab }));
   console.log(`subjects ${r.subjects.join(', ')}; top 10 regions:`);
   for (const row of r.rows.slice(0, 10)) console.log(`  ${String(row.region).padStart(3)} ${row.name.padEnd(10)} mean rank ${row.meanRank.toFixed(2)}`);
   console.log(`wrote ${r.files.join(', ')}`);

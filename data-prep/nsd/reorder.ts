@@ -1,5 +1,6 @@
 /** reorder: attaches NSD/COCO ids to the z-scored rows, keeps the cortical voxels and writes one HDF5 file. */
 import { reorderNsd, NSD_CORTEX_ROIS } from 'brainnet/data';
+import { withFileLock } from 'brainnet/io';
 import { parseArgs, runMain } from './args';
 
 const USAGE = `usage: tsx data-prep/nsd/reorder.ts --root NSD_ROOT --zscored DIR --out FILE.h5 [--subject N] [--rois a,b,c]
@@ -14,6 +15,6 @@ const USAGE = `usage: tsx data-prep/nsd/reorder.ts --root NSD_ROOT --zscored DIR
 runMain('reorder', async () => {
   const a = parseArgs('reorder', USAGE, process.argv.slice(2));
   if (!a.root || !a.zscored || !a.out) { console.error(`reorder: --root, --zscored and --out are required\n\n${USAGE}`); process.exit(2); }
-  const r = await reorderNsd({ root: a.root, zscored: a.zscored, out: a.out, subject: a.subject ? Number(a.subject) : undefined, rois: a.rois?.split(',') });
+  const r = await withFileLock(a.out, { command: 'reorder' }, () => reorderNsd({ root: a.root!, zscored: a.zscored!, out: a.out!, subject: a.subject ? Number(a.subject) : undefined, rois: a.rois?.split(',') }));
   console.log(JSON.stringify(r));
 });

@@ -26,6 +26,7 @@ is held in memory at a time; finished sessions are kept in partial/ and not redo
 runMain('zscore', async () => {
   const a = parseArgs('zscore', USAGE, process.argv.slice(2));
   if (!a.root || !a.out) { console.error(`zscore: --root and --out are required\n\n${USAGE}`); process.exit(2); }
+  console.log(`zscore: ${a.root} (subject ${a.subject ?? 1}) -> ${a.out}`);
   let bar: ReturnType<typeof progress> | undefined;
   const r = await zscoreNsd({
     root: a.root, out: a.out, space: a.space as 'func1pt8mm' | 'fsaverage' | undefined, subject: a.subject ? Number(a.subject) : undefined, mask: a.mask,

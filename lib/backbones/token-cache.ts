@@ -10,12 +10,14 @@
  *   same key reads the files and never calls the backbone; a cache built for another backbone or
  *   resolution is an error (or, with `onMismatch: 'rebuild'`, rebuilt with a message).
  * - The size is printed before it is built: `N images x L layers x C x g x g x bytes = X GB`.
+ * - On disk, the folder is locked while it is built, and a killed build resumes from its last finished batch.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../io/atomic.js';
+import { withFolderLock } from '../io/lock.js';
 import { readImage, imagesToTensor, RgbImage } from '../io/image.js';
 import { float16ToNumber, numberToFloat16 } from '../io/ndarray.js';
 import { npyHeaderBytes, openNpy, NpyFile } from '../io/npy.js';
@@ -77,6 +79,8 @@ export interface TokenCacheOptions {
   log?: ((line: string) => void) | null;
   /** Progress bar options, or false for none. */
   progress?: ProgressOptions | false;
+  /** When another process is building the same `dir`: wait for it (default true) or fail at once (false), naming it. */
+  wait?: boolean;
 }
 
 /** Tokens for a batch, one entry per layer in the cache's layer order: local `[B, C, g, g]`, global `[B, C]`. */
@@ -192,15 +196,18 @@ function mismatch(m: Manifest, want: Omit<Manifest, 'files'>): string | null {
 /**
  * Builds (or reuses) the token cache of `backbone` over `images`: local tokens resized to g x g and
  * global tokens per layer, in RAM or in `dir`. Prints the size first and shows progress.
+ *
+ * With `dir` the folder is locked while the cache is checked or built (lib/io/lock.ts): a second process
+ * building the same folder waits for the first (then reuses its cache) unless `wait: false`. A build
+ * writes each layer's rows to `<file>.partial` and records after every batch how many images are done
+ * (`build-state.json`), so a killed build resumes from the last finished batch instead of starting over.
  */
 export async function buildTokenCache(backbone: Backbone, images: readonly ImageSource[], opts: TokenCacheOptions = {}): Promise<TokenCache> {
   const log = opts.log === undefined ? (s: string) => console.log(s) : opts.log;
   const g = opts.localSize ?? 8;
   const dtype = opts.dtype ?? (opts.dir ? 'float16' : 'float32');
   const budget = opts.ramBudgetBytes ?? 2 * 1024 ** 3;
-  const batchSize = Math.max(1, opts.batchSize ?? 8);
   const n = images.length;
-  const L = backbone.layers.length;
   const C = backbone.channels;
   if (n === 0) throw new TokenCacheError('buildTokenCache: no images given.');
   const keys = images.map((im, i) => {
@@ -208,7 +215,6 @@ export async function buildTokenCache(backbone: Backbone, images: readonly Image
     return im.key;
   });
   const bytes = tokenCacheBytes(n, C, g, dtype);
-  const item = dtype === 'float16' ? 2 : 4;
   const want: Omit<Manifest, 'files'> = {
     format: 'brainnet-token-cache', version: 1, backbone: backbone.name, inputSize: [...backbone.inputSize],
     mean: [...backbone.mean], std: [...backbone.std], layers: [...backbone.layers], channels: [...C], localSize: g, dtype, n, imageKeys: keys,
@@ -217,123 +223,205 @@ export async function buildTokenCache(backbone: Backbone, images: readonly Image
     const stem = `L${String(i).padStart(2, '0')}_${safeName(l)}`;
     return { local: `${stem}.local.npy`, global: `${stem}.global.npy` };
   });
+  const run: BuildRun = { backbone, images, want, files, batchSize: Math.max(1, opts.batchSize ?? 8), log, progress: opts.progress };
 
-  // 1. reuse a cache on disk when its key matches
-  if (opts.dir) {
-    const mf = path.join(opts.dir, 'manifest.json');
-    if (fs.existsSync(mf)) {
-      let m: Manifest;
-      try {
-        m = JSON.parse(await fs.promises.readFile(mf, 'utf8')) as Manifest;
-      } catch (e) {
-        throw new TokenCacheError(`${mf}: not a readable token cache manifest (${(e as Error).message}). Delete ${opts.dir} to rebuild it.`);
-      }
-      const why = mismatch(m, want);
-      if (!why) {
-        const present = m.files.every((f) => fs.existsSync(path.join(opts.dir!, f.local)) && fs.existsSync(path.join(opts.dir!, f.global)));
-        if (present) {
-          log?.(`token cache: reusing ${opts.dir} (${backbone.name}, ${n} images, ${(bytes / 1e9).toFixed(3)} GB)`);
-          return openCache(want, m.files, opts.dir, bytes, budget, true);
-        }
-      }
-      const msg = `token cache ${opts.dir} does not fit this request: ${why ?? 'some of its files are missing'}.`;
-      if ((opts.onMismatch ?? 'error') === 'error') {
-        throw new TokenCacheError(`${msg} Use another dir, delete it, or pass onMismatch: 'rebuild'.`);
-      }
-      log?.(`${msg} Rebuilding it.`);
-      await fs.promises.rm(mf, { force: true });
-      for (const f of Array.isArray(m.files) ? m.files : []) {
-        for (const name of [f.local, f.global]) if (typeof name === 'string' && !name.includes('/')) await fs.promises.rm(path.join(opts.dir, name), { force: true });
-      }
+  if (!opts.dir) {
+    if (bytes > budget) {
+      throw new TokenCacheError(
+        `${describeTokenCacheSize(n, C, g, dtype)} exceeds the RAM budget of ${(budget / 1e9).toFixed(2)} GB. Pass dir: '<folder>' to keep it on disk, raise ramBudgetBytes, or use dtype 'float16'.`,
+      );
     }
-  } else if (bytes > budget) {
-    throw new TokenCacheError(
-      `${describeTokenCacheSize(n, C, g, dtype)} exceeds the RAM budget of ${(budget / 1e9).toFixed(2)} GB. Pass dir: '<folder>' to keep it on disk, raise ramBudgetBytes, or use dtype 'float16'.`,
-    );
+    log?.(describeTokenCacheSize(n, C, g, dtype));
+    const { local, global } = await buildInRam(run);
+    return ramCache(want, local, global, bytes, undefined, false);
   }
+  const dir = opts.dir;
+  const lockLog = log === null ? null : (s: string) => log(s);
+  const made = await withFolderLock(dir, { command: `token cache (${backbone.name}, ${n} images)`, wait: opts.wait ?? true, log: lockLog }, async () => {
+    // 1. reuse a cache on disk when its key matches
+    const reuse = await checkExisting(dir, want, opts.onMismatch ?? 'error', log);
+    if (reuse) {
+      log?.(`token cache: reusing ${dir} (${backbone.name}, ${n} images, ${(bytes / 1e9).toFixed(3)} GB)`);
+      return { reused: true };
+    }
+    // 2. announce the size, then build (resuming a killed build) and commit
+    log?.(describeTokenCacheSize(n, C, g, dtype));
+    await buildOnDisk(run, dir);
+    return { reused: false };
+  });
+  return openCache(want, files, dir, bytes, budget, made.reused);
+}
 
-  // 2. announce the size, then allocate the storage (RAM arrays, or temporary .npy files)
-  log?.(describeTokenCacheSize(n, C, g, dtype));
-  const ram = !opts.dir || bytes <= budget;
-  const ramLocal = ram ? C.map((c) => new Uint8Array(n * c * g * g * item)) : null;
-  const ramGlobal = ram ? C.map((c) => new Uint8Array(n * c * item)) : null;
-  let handles: { fh: fs.promises.FileHandle; tmp: string; final: string; offset: number }[] = [];
-  if (opts.dir) {
-    await fs.promises.mkdir(opts.dir, { recursive: true });
-    for (let l = 0; l < L; l++) {
-      for (const [name, shape] of [[files[l]!.local, [n, C[l]!, g, g]], [files[l]!.global, [n, C[l]!]]] as [string, number[]][]) {
-        const final = path.join(opts.dir, name);
-        const tmp = `${final}.tmp-${process.pid}`;
-        const fh = await fs.promises.open(tmp, 'w');
-        const header = npyHeaderBytes(dtype, shape);
-        await fh.write(header, 0, header.length, 0);
-        handles.push({ fh, tmp, final, offset: header.length });
-      }
+/** What one build needs. */
+interface BuildRun {
+  backbone: Backbone;
+  images: readonly ImageSource[];
+  want: Omit<Manifest, 'files'>;
+  files: Manifest['files'];
+  batchSize: number;
+  log: ((line: string) => void) | null;
+  progress?: ProgressOptions | false;
+}
+
+/** Where an interrupted build stands: `done` images (from 0) are in the `.partial` files. */
+interface BuildState {
+  format: 'brainnet-token-cache-build';
+  /** SHA-256 of the request (backbone, sizes, layers, dtype, image keys). */
+  key: string;
+  done: number;
+}
+
+const BUILD_STATE = 'build-state.json';
+const PARTIAL = '.partial';
+
+/**
+ * Whether `dir` holds a cache that fits `want` (true: reuse it). A cache for another request is an error, or with
+ * 'rebuild' is removed (files, partial files and build state) with a message.
+ */
+async function checkExisting(dir: string, want: Omit<Manifest, 'files'>, onMismatch: 'error' | 'rebuild', log: ((s: string) => void) | null): Promise<boolean> {
+  const mf = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(mf)) return false;
+  let m: Manifest;
+  try {
+    m = JSON.parse(await fs.promises.readFile(mf, 'utf8')) as Manifest;
+  } catch (e) {
+    throw new TokenCacheError(`${mf}: not a readable token cache manifest (${(e as Error).message}). Delete ${dir} to rebuild it.`);
+  }
+  const why = mismatch(m, want);
+  if (!why) {
+    const present = m.files.every((f) => fs.existsSync(path.join(dir, f.local)) && fs.existsSync(path.join(dir, f.global)));
+    if (present) return true;
+  }
+  const msg = `token cache ${dir} does not fit this request: ${why ?? 'some of its files are missing'}.`;
+  if (onMismatch === 'error') throw new TokenCacheError(`${msg} Use another dir, delete it, or pass onMismatch: 'rebuild'.`);
+  log?.(`${msg} Rebuilding it.`);
+  await fs.promises.rm(mf, { force: true });
+  for (const f of Array.isArray(m.files) ? m.files : []) {
+    for (const name of [f.local, f.global]) {
+      if (typeof name === 'string' && !name.includes('/')) for (const p of [name, name + PARTIAL]) await fs.promises.rm(path.join(dir, p), { force: true });
     }
   }
+  await fs.promises.rm(path.join(dir, BUILD_STATE), { force: true });
+  return false;
+}
 
-  // 3. run the backbone batch by batch
-  const bar = opts.progress === false ? null : progress({ total: n, label: `tokens ${backbone.name}`, ...(opts.progress ?? {}) });
+/** Runs the backbone over the images from `from`, batch by batch, and hands each batch's rows (encoded in the cache's dtype) per layer to `put`. */
+async function runBatches(r: BuildRun, from: number, put: (s: number, e: number, layer: number, local: Uint8Array, global: Uint8Array) => Promise<void> | void, afterBatch?: (e: number) => Promise<void>): Promise<void> {
+  const { backbone, want } = r;
+  const n = want.n, g = want.localSize;
+  const bar = r.progress === false ? null : progress({ total: n, label: `tokens ${backbone.name}`, ...(r.progress ?? {}) });
+  if (from > 0) bar?.update(from, 'resumed');
   // images are decoded and resized (sharp, off the main thread) one batch ahead, while the backbone runs
   const prepare = (s: number) => {
-    const p = Promise.all(images.slice(s, Math.min(n, s + batchSize)).map((im) => im.load()))
+    const p = Promise.all(r.images.slice(s, Math.min(n, s + r.batchSize)).map((im) => im.load()))
       .then((imgs) => imagesToTensor(imgs, { size: backbone.inputSize, mean: backbone.mean, std: backbone.std }));
     p.catch(() => undefined); // awaited below; this only keeps an abandoned prefetch from going unhandled
     return p;
   };
-  let next = prepare(0);
-  try {
-    for (let s = 0; s < n; s += batchSize) {
-      const e = Math.min(n, s + batchSize);
-      const x = await next;
-      if (e < n) next = prepare(e);
-      const xt = tf.tensor4d(x.data, x.shape as [number, number, number, number]);
-      const tokens = await getCheckedTokens(backbone, xt).finally(() => xt.dispose());
-      try {
-        for (let l = 0; l < L; l++) {
-          const name = backbone.layers[l]!;
-          const loc = tf.tidy(() => {
-            const t = tokens.local[name]!;
-            if (t.shape[2] === g && t.shape[3] === g) return t.clone();
-            const nhwc = tf.transpose(t, [0, 2, 3, 1]) as tf.Tensor4D;
-            return tf.transpose(tf.image.resizeBilinear(nhwc, [g, g], false, true), [0, 3, 1, 2]);
-          });
-          const lb = encodeRows((await loc.data()) as Float32Array, dtype, `layer ${name} (local tokens)`);
-          loc.dispose();
-          const gb = encodeRows((await tokens.global[name]!.data()) as Float32Array, dtype, `layer ${name} (global tokens)`);
-          if (ramLocal && ramGlobal) {
-            ramLocal[l]!.set(lb, s * C[l]! * g * g * item);
-            ramGlobal[l]!.set(gb, s * C[l]! * item);
-          }
-          if (handles.length) {
-            const hl = handles[2 * l]!;
-            const hg = handles[2 * l + 1]!;
-            await hl.fh.write(lb, 0, lb.length, hl.offset + s * C[l]! * g * g * item);
-            await hg.fh.write(gb, 0, gb.length, hg.offset + s * C[l]! * item);
-          }
-        }
-      } finally {
-        disposeTokens(tokens);
+  let next = prepare(from);
+  for (let s = from; s < n; s += r.batchSize) {
+    const e = Math.min(n, s + r.batchSize);
+    const x = await next;
+    if (e < n) next = prepare(e);
+    const xt = tf.tensor4d(x.data, x.shape as [number, number, number, number]);
+    const tokens = await getCheckedTokens(backbone, xt).finally(() => xt.dispose());
+    try {
+      for (let l = 0; l < want.layers.length; l++) {
+        const name = want.layers[l]!;
+        const loc = tf.tidy(() => {
+          const t = tokens.local[name]!;
+          if (t.shape[2] === g && t.shape[3] === g) return t.clone();
+          const nhwc = tf.transpose(t, [0, 2, 3, 1]) as tf.Tensor4D;
+          return tf.transpose(tf.image.resizeBilinear(nhwc, [g, g], false, true), [0, 3, 1, 2]);
+        });
+        const lb = encodeRows((await loc.data()) as Float32Array, want.dtype, `layer ${name} (local tokens)`);
+        loc.dispose();
+        const gb = encodeRows((await tokens.global[name]!.data()) as Float32Array, want.dtype, `layer ${name} (global tokens)`);
+        await put(s, e, l, lb, gb);
       }
-      bar?.tick(e - s);
+    } finally {
+      disposeTokens(tokens);
     }
-    bar?.done();
-    // 4. commit the files: rename the temporaries, then write the manifest last
-    for (const h of handles) await h.fh.close();
-    for (const h of handles) await fs.promises.rename(h.tmp, h.final);
-    handles = [];
-    if (opts.dir) {
-      const m: Manifest = { ...want, files };
-      await writeFileAtomic(path.join(opts.dir, 'manifest.json'), JSON.stringify(m, null, 1));
-    }
-  } finally {
-    for (const h of handles) {
-      await h.fh.close().catch(() => undefined);
-      await fs.promises.rm(h.tmp, { force: true });
-    }
+    await afterBatch?.(e);
+    bar?.tick(e - s);
   }
-  if (ramLocal && ramGlobal) return ramCache(want, ramLocal, ramGlobal, bytes, opts.dir, false);
-  return openCache(want, files, opts.dir!, bytes, budget, false);
+  bar?.done();
+}
+
+/** Builds a cache in RAM: raw rows per layer, local and global. */
+async function buildInRam(r: BuildRun): Promise<{ local: Uint8Array[]; global: Uint8Array[] }> {
+  const { n, localSize: g, dtype, channels: C } = r.want;
+  const item = dtype === 'float16' ? 2 : 4;
+  const local = C.map((c) => new Uint8Array(n * c * g * g * item));
+  const global = C.map((c) => new Uint8Array(n * c * item));
+  await runBatches(r, 0, (s, _e, l, lb, gb) => {
+    local[l]!.set(lb, s * C[l]! * g * g * item);
+    global[l]!.set(gb, s * C[l]! * item);
+  });
+  return { local, global };
+}
+
+/**
+ * Builds a cache in `dir`: rows go to `<file>.partial` (npy header first), `build-state.json` says after each batch
+ * how many images are done, and a rerun after a kill resumes there. At the end the partial files are renamed and
+ * the manifest is written last.
+ */
+async function buildOnDisk(r: BuildRun, dir: string): Promise<void> {
+  const { n, localSize: g, dtype, channels: C } = r.want;
+  const item = dtype === 'float16' ? 2 : 4;
+  const key = createHash('sha256').update(JSON.stringify(r.want)).digest('hex');
+  const stateFile = path.join(dir, BUILD_STATE);
+  const targets = r.files.flatMap((f, l) => [
+    { final: path.join(dir, f.local), shape: [n, C[l]!, g, g], row: C[l]! * g * g * item },
+    { final: path.join(dir, f.global), shape: [n, C[l]!], row: C[l]! * item },
+  ]);
+  // 1. what a killed build finished: its state, when it is for this request and its files hold the rows it claims
+  let done = 0;
+  const prev = readBuildState(stateFile);
+  if (prev && prev.key === key) {
+    for (const t of targets) if (!fs.existsSync(t.final + PARTIAL) && fs.existsSync(t.final)) fs.renameSync(t.final, t.final + PARTIAL); // killed while committing
+    const whole = targets.every((t) => {
+      const st = fs.statSync(t.final + PARTIAL, { throwIfNoEntry: false });
+      return st && st.size >= npyHeaderBytes(dtype, t.shape).length + prev.done * t.row;
+    });
+    if (whole) done = Math.min(prev.done, n);
+  } else if (prev) {
+    r.log?.(`token cache: ${dir} holds a partial build for another request; starting over.`);
+  }
+  if (done > 0) r.log?.(`token cache: resuming the build in ${dir} at image ${done} of ${n} (an earlier run stopped there).`);
+  // 2. open the partial files (fresh ones get the npy header)
+  const handles: { fh: fs.promises.FileHandle; t: (typeof targets)[number]; offset: number }[] = [];
+  try {
+    for (const t of targets) {
+      const header = npyHeaderBytes(dtype, t.shape);
+      const fh = await fs.promises.open(t.final + PARTIAL, done > 0 ? 'r+' : 'w');
+      handles.push({ fh, t, offset: header.length });
+      if (done === 0) await fh.write(header, 0, header.length, 0);
+    }
+    const saveState = (d: number) => writeFileAtomic(stateFile, JSON.stringify({ format: 'brainnet-token-cache-build', key, done: d } satisfies BuildState) + '\n');
+    if (done === 0) await saveState(0);
+    // 3. the backbone, batch by batch; the state is written after the batch's rows
+    await runBatches(r, done, async (s, _e, l, lb, gb) => {
+      const hl = handles[2 * l]!, hg = handles[2 * l + 1]!;
+      await hl.fh.write(lb, 0, lb.length, hl.offset + s * hl.t.row);
+      await hg.fh.write(gb, 0, gb.length, hg.offset + s * hg.t.row);
+    }, saveState);
+  } finally {
+    for (const h of handles) await h.fh.close().catch(() => undefined);
+  }
+  // 4. commit: rename the partial files, write the manifest last, drop the build state
+  for (const t of targets) await fs.promises.rename(t.final + PARTIAL, t.final);
+  await writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify({ ...r.want, files: r.files } satisfies Manifest, null, 1));
+  await fs.promises.rm(stateFile, { force: true });
+}
+
+function readBuildState(file: string): BuildState | null {
+  try {
+    const s = JSON.parse(fs.readFileSync(file, 'utf8')) as BuildState;
+    return s.format === 'brainnet-token-cache-build' && typeof s.key === 'string' && Number.isInteger(s.done) && s.done >= 0 ? s : null;
+  } catch {
+    return null;
+  }
 }
 
 type Key = Omit<Manifest, 'files'>;

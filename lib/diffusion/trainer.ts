@@ -1,14 +1,16 @@
 /**
  * Resumable training state for the synthetic-world diffusion models: parameters, their EMA and the AdamW
- * moments, one pure-ish AdamW + EMA update, and checkpoints (safetensors + state.json, written atomically).
+ * moments, one pure-ish AdamW + EMA update, and checkpoints (one safetensors file holding all of it, written atomically).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { writeFileAtomicSync } from '../io/atomic.js';
+import { FileFormatError } from '../io/errors.js';
+import type { NDArray } from '../io/ndarray.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { progress } from '../notebook/progress.js';
 import { adamwUpdate } from '../encoding/optimizer.js';
-import { loadParams, saveParams, type Params } from './pixel-unet.js';
+import { loadParams, type Params } from './pixel-unet.js';
 
 /** Everything a resumed run needs; `step` counts finished updates and `losses` holds one value per step. */
 export interface TrainState {
@@ -58,24 +60,61 @@ export function adamwEmaStep(st: TrainState, grads: Record<string, tf.Tensor>, o
 }
 
 const FILES = ['params', 'ema', 'm', 'v'] as const;
+const STATE_FILE = 'state.safetensors';
+const STATE_FORMAT = 'brainnet-diffusion-train-state';
 
-/** Writes the state to `dir` (four safetensors and state.json with the step, the losses and `meta`). */
+/**
+ * Writes the state to `dir` as one file, `state.safetensors`: tensors `params/<name>`, `ema/<name>`, `m/<name>`,
+ * `v/<name>`, and metadata with the step, the losses and `meta`. One file renamed into place, so a kill leaves
+ * either the previous checkpoint or this one, never a mix of steps.
+ */
 export async function saveTrainState(dir: string, st: TrainState, meta: Record<string, unknown>): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
-  for (const f of FILES) await saveParams(path.join(dir, `${f}.safetensors`), st[f]);
-  writeFileAtomicSync(path.join(dir, 'state.json'), JSON.stringify({ ...meta, step: st.step, losses: st.losses }));
+  const tensors: Record<string, NDArray> = {};
+  for (const f of FILES) {
+    for (const [k, t] of Object.entries(st[f])) tensors[`${f}/${k}`] = { dtype: 'float32', shape: t.shape.slice(), data: Float32Array.from(t.dataSync() as Float32Array) };
+  }
+  await writeSafetensors(path.join(dir, STATE_FILE), tensors, { format: STATE_FORMAT, meta: JSON.stringify(meta), step: String(st.step), losses: JSON.stringify(st.losses) });
+  // the layout before one file (four safetensors and state.json) is superseded
+  for (const old of [...FILES.map((f) => `${f}.safetensors`), 'state.json']) fs.rmSync(path.join(dir, old), { force: true });
 }
 
-/** Reads a state written by saveTrainState, or null when `dir` has none; `meta` must match what was saved (else an error naming both). */
+/**
+ * Reads a state written by saveTrainState (or the older four-file layout), or null when `dir` has none; `meta` must
+ * match what was saved (else an error naming both).
+ */
 export async function loadTrainState(dir: string, meta: Record<string, unknown>): Promise<TrainState | null> {
-  const file = path.join(dir, 'state.json');
-  if (!fs.existsSync(file)) return null;
-  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> & { step: number; losses: number[] };
-  for (const [k, want] of Object.entries(meta)) {
-    if (JSON.stringify(saved[k]) !== JSON.stringify(want)) throw new Error(`checkpoint ${dir} was trained with ${k} = ${JSON.stringify(saved[k])}, but this run asks for ${JSON.stringify(want)}; pass the same settings or a new checkpoint folder`);
+  const one = path.join(dir, STATE_FILE);
+  const old = path.join(dir, 'state.json');
+  if (!fs.existsSync(one) && !fs.existsSync(old)) return null;
+  let saved: Record<string, unknown>, step: number, losses: number[], parts: Record<(typeof FILES)[number], Params>;
+  if (fs.existsSync(one)) {
+    const { tensors, metadata } = await readSafetensors(one);
+    if (metadata.format !== STATE_FORMAT) throw new FileFormatError(one, `a diffusion training state (metadata format "${STATE_FORMAT}")`, `format "${metadata.format ?? 'none'}"`, 'Pass a checkpoint folder written by saveTrainState, or a new folder.');
+    saved = JSON.parse(metadata.meta ?? '{}') as Record<string, unknown>;
+    step = Number(metadata.step);
+    losses = JSON.parse(metadata.losses ?? '[]') as number[];
+    parts = { params: {}, ema: {}, m: {}, v: {} };
+    for (const [name, t] of Object.entries(tensors)) {
+      const [f, ...rest] = name.split('/');
+      if (!(FILES as readonly string[]).includes(f!)) continue;
+      parts[f as (typeof FILES)[number]][rest.join('/')] = tf.tensor(Float32Array.from(t.data as ArrayLike<number>), t.shape, 'float32');
+    }
+  } else {
+    const j = JSON.parse(fs.readFileSync(old, 'utf8')) as Record<string, unknown> & { step: number; losses: number[] };
+    saved = j;
+    step = j.step;
+    losses = j.losses;
+    const [params, ema, m, v] = await Promise.all(FILES.map((f) => loadParams(path.join(dir, `${f}.safetensors`))));
+    parts = { params: params!, ema: ema!, m: m!, v: v! };
   }
-  const [params, ema, m, v] = await Promise.all(FILES.map((f) => loadParams(path.join(dir, `${f}.safetensors`))));
-  return { params: params!, ema: ema!, m: m!, v: v!, step: saved.step, losses: saved.losses };
+  for (const [k, want] of Object.entries(meta)) {
+    if (JSON.stringify(saved[k]) !== JSON.stringify(want)) {
+      for (const p of Object.values(parts)) Object.values(p).forEach((t) => t.dispose());
+      throw new Error(`checkpoint ${dir} was trained with ${k} = ${JSON.stringify(saved[k])}, but this run asks for ${JSON.stringify(want)}; pass the same settings or a new checkpoint folder`);
+    }
+  }
+  return { ...parts, step, losses };
 }
 
 /** Options of {@link trainLoop}. */

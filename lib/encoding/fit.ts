@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { RgbImage } from '../io/image.js';
+import { acquireFolderLock } from '../io/lock.js';
 import type { Matrix } from '../core/matrix.js';
 import { progress } from '../notebook/progress.js';
 import type { Backbone } from '../backbones/contract.js';
@@ -102,7 +103,7 @@ export interface FitEncoderOptions {
   seed?: number;
   /** Validation share of the training images (default 841/9841, the paper's). */
   valFraction?: number;
-  /** Folder for `encoder.safetensors`, written after every epoch; training resumes from it when present. */
+  /** Folder for `encoder.safetensors`, written after every epoch; training resumes from it when present. Locked while training. */
   checkpointDir?: string;
   /**
    * Fit the ridge baseline too (default true); an object chooses its features and PCA. `grid: k`
@@ -184,13 +185,22 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
   const valData = cacheData(cache, Y, N, split.val);
   // 4. model, resumed from a checkpoint when present
   const model = new FactorizedEncoder(await subject.coordinates(), { layerWidths: cache.channels, layerNames: cache.layers, seed });
+  //    (the checkpoint folder is locked while training writes to it: a second fit into it fails at once, naming this one)
   const checkpoint = opts.checkpointDir ? path.join(opts.checkpointDir, 'encoder.safetensors') : undefined;
-  const resume = await closingOnError(model, cache, () => resumeFromCheckpoint(model, { checkpoint, seed, log, minDelta: opts.minDelta }));
-  // 5. training, until the validation R² stops rising
-  const trained = await closingOnError(model, cache, () => trainWithCheckpoints(model, { train: trainData, val: valData }, {
-    epochs, patience, minDelta: opts.minDelta, batchSize, seed, optimizer: opts.optimizer, regLambda: opts.regLambda, regDecaySteps: opts.regDecaySteps,
-    stopAtStep: opts.stopAtStep, resume, checkpoint, onEpoch: opts.onEpoch, log, progress: opts.progress ?? true,
-  }));
+  const lock = opts.checkpointDir
+    ? await closingOnError(model, cache, () => acquireFolderLock(opts.checkpointDir!, { command: 'fitEncoder (training checkpoints)', log: opts.log === null ? null : log }))
+    : null;
+  let trained: Trained;
+  try {
+    const resume = await closingOnError(model, cache, () => resumeFromCheckpoint(model, { checkpoint, seed, log }));
+    // 5. training
+    trained = await closingOnError(model, cache, () => trainWithCheckpoints(model, { train: trainData, val: valData }, {
+      epochs, patience, minDelta: opts.minDelta, batchSize, seed, optimizer: opts.optimizer, regLambda: opts.regLambda, regDecaySteps: opts.regDecaySteps,
+      stopAtStep: opts.stopAtStep, resume, checkpoint, onEpoch: opts.onEpoch, log, progress: opts.progress ?? true,
+    }));
+  } finally {
+    lock?.release();
+  }
   // 6. validation scores (fresh when the checkpoint was already complete, training stopped mid-epoch, or the best epoch's weights were put back)
   const { r2, pearson } = await validationScores(model, valData, { last: trained.restored ? undefined : trained.last, steps: trained.steps, batchSize, N });
   const score = noiseCeiling ? Float32Array.from(algonautsScore(pearson, noiseCeiling)) : undefined;

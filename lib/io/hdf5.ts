@@ -7,7 +7,8 @@
  *
  * Writing a new file (`openHdf5(p, 'w')`, `writeHdf5`) goes to a temporary file beside the target,
  * renamed over it by `close()` — nothing half-written is ever left at `p`. Mode 'a' edits the
- * existing file in place (HDF5 itself has no cheaper atomic update).
+ * existing file in place (HDF5 itself has no cheaper atomic update). Written files carry no wall-clock time
+ * (HDF5_WRITE_TIME), so the same data gives the same bytes.
  *
  * Dtype notes (h5wasm 0.10 limits): float16 datasets read (as raw half words, like NDArray's
  * float16) but cannot be written; bool is read from h5py's enum(FALSE, TRUE) and written as
@@ -20,6 +21,24 @@ import { FileFormatError } from './errors.js';
 import { tempPathFor } from './atomic.js';
 import { allocFor, checkInputFile } from './input.js';
 import { DType, DTYPE_BYTES, NDArray, allocTyped, shapeSize } from './ndarray.js';
+
+/**
+ * HDF5 stamps the current time into the object headers it writes (dataset creation and modification times, as
+ * `H5Pset_obj_track_times` does by default), which h5wasm cannot turn off. Writes run with the wasm's clock (it
+ * reads Date.now) fixed at 0, so the same data gives the same bytes: reproducible files, and a rerun after a
+ * crash equals an uninterrupted run. Each call is synchronous, so no other code sees the fixed clock.
+ */
+export const HDF5_WRITE_TIME = 0;
+
+function atFixedTime<T>(fn: () => T): T {
+  const now = Date.now;
+  Date.now = () => HDF5_WRITE_TIME;
+  try {
+    return fn();
+  } finally {
+    Date.now = now;
+  }
+}
 
 // The slice of h5wasm's API used here, typed locally (its types are ESM-only, which a CommonJS
 // build cannot import with the TypeScript that tslab bundles).
@@ -229,7 +248,7 @@ export class Hdf5File {
     if (mode === 'w') {
       await fs.promises.mkdir(path.dirname(abs), { recursive: true });
       const tmp = tempPathFor(abs);
-      const f = new h5.File(tmp, 'w');
+      const f = atFixedTime(() => new h5.File(tmp, 'w'));
       if (!fs.existsSync(tmp)) throw new FileFormatError(file, 'a writable folder', `HDF5 could not create ${tmp}`);
       return new Hdf5File(file, mode, f, M, tmp);
     }
@@ -425,85 +444,91 @@ export class Hdf5File {
 
   /** Creates an empty chunked dataset (groups made as needed) to be filled with {@link writeRows}. */
   createDataset(name: string, opts: CreateDatasetOptions): void {
-    this.writable();
-    const p = normPath(name);
-    const dt = writeDtype(opts.dtype, `${this.file}: createDataset ${p}`);
-    if (this.f.get(p)) throw new Error(`${this.file}: ${p} already exists`);
-    if (opts.shape.length === 0) throw new RangeError(`${this.file}: createDataset ${p}: give a shape with at least one axis`);
-    this.ensureGroups(p);
-    const chunks = opts.chunks ?? defaultChunks(opts.shape, DTYPE_BYTES[opts.dtype]);
-    if (chunks.length !== opts.shape.length) throw new RangeError(`${this.file}: chunks [${chunks.join(', ')}] do not match shape [${opts.shape.join(', ')}]`);
-    // h5wasm always writes initial data, so create with 0 rows (maxshape = the full shape), then extend.
-    const start = [0, ...opts.shape.slice(1)];
-    const empty = allocTyped(opts.dtype === 'bool' ? 'uint8' : opts.dtype, 0);
-    const args: CreateArgs = {
-      name: p, data: empty as never, shape: start, dtype: dt, maxshape: opts.shape, chunks,
-    };
-    if (opts.compression !== undefined && opts.compression > 0) {
-      args.compression = 'gzip';
-      args.compression_opts = opts.compression;
-    }
-    const ds = this.f.create_dataset(args);
-    ds.resize(opts.shape);
+    return atFixedTime(() => {
+      this.writable();
+      const p = normPath(name);
+      const dt = writeDtype(opts.dtype, `${this.file}: createDataset ${p}`);
+      if (this.f.get(p)) throw new Error(`${this.file}: ${p} already exists`);
+      if (opts.shape.length === 0) throw new RangeError(`${this.file}: createDataset ${p}: give a shape with at least one axis`);
+      this.ensureGroups(p);
+      const chunks = opts.chunks ?? defaultChunks(opts.shape, DTYPE_BYTES[opts.dtype]);
+      if (chunks.length !== opts.shape.length) throw new RangeError(`${this.file}: chunks [${chunks.join(', ')}] do not match shape [${opts.shape.join(', ')}]`);
+      // h5wasm always writes initial data, so create with 0 rows (maxshape = the full shape), then extend.
+      const start = [0, ...opts.shape.slice(1)];
+      const empty = allocTyped(opts.dtype === 'bool' ? 'uint8' : opts.dtype, 0);
+      const args: CreateArgs = {
+        name: p, data: empty as never, shape: start, dtype: dt, maxshape: opts.shape, chunks,
+      };
+      if (opts.compression !== undefined && opts.compression > 0) {
+        args.compression = 'gzip';
+        args.compression_opts = opts.compression;
+      }
+      const ds = this.f.create_dataset(args);
+      ds.resize(opts.shape);
+    });
   }
 
   /** Writes `arr` (shape `[n, ...rest]`) into rows `startRow .. startRow+n` of a dataset of shape `[N, ...rest]`. */
   writeRows(name: string, startRow: number, arr: NDArray): void {
-    this.writable();
-    const ds = this.dataset(name);
-    const m = ds.metadata as unknown as Meta;
-    const shape = (m.shape ?? []).map(Number);
-    const dtype = metaDtype(m);
-    const want = arr.dtype === 'bool' ? 'uint8' : arr.dtype;
-    if (dtype !== want) throw new TypeError(`${this.file}: writeRows ${ds.path}: dataset is ${dtype}, array is ${arr.dtype}`);
-    const n = arr.shape[0] ?? 0;
-    const rest = shape.slice(1);
-    if (arr.shape.length !== shape.length || arr.shape.slice(1).some((d, i) => d !== rest[i])) {
-      throw new RangeError(`${this.file}: writeRows ${ds.path}: array shape [${arr.shape.join(', ')}] does not fit rows of dataset shape [${shape.join(', ')}]`);
-    }
-    if (!Number.isInteger(startRow) || startRow < 0 || startRow + n > shape[0]!) {
-      throw new RangeError(`${this.file}: writeRows ${ds.path}: rows [${startRow}, ${startRow + n}) out of range for dataset shape [${shape.join(', ')}]`);
-    }
-    const rowBytes = shapeSize(rest) * DTYPE_BYTES[arr.dtype];
-    const bytes = new Uint8Array(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength);
-    const block = Math.max(1, Math.floor((64 << 20) / Math.max(1, rowBytes)));
-    const M = this.M;
-    for (let r = 0; r < n; r += block) {
-      const k = Math.min(block, n - r);
-      const nb = k * rowBytes;
-      if (nb === 0) continue;
-      const ptr = M._malloc(nb);
-      if (!ptr) throw new RangeError(`${this.file}: cannot allocate ${nb} bytes in the wasm heap`);
-      try {
-        (M.HEAPU8 as Uint8Array).set(bytes.subarray(r * rowBytes, r * rowBytes + nb), ptr);
-        const count = [k, ...rest].map(BigInt);
-        const offset = [startRow + r, ...rest.map(() => 0)].map(BigInt);
-        M.set_dataset_data(this.f.file_id, ds.path, count, offset, count.map(() => 1n), BigInt(ptr));
-      } finally {
-        M._free(ptr);
+    return atFixedTime(() => {
+      this.writable();
+      const ds = this.dataset(name);
+      const m = ds.metadata as unknown as Meta;
+      const shape = (m.shape ?? []).map(Number);
+      const dtype = metaDtype(m);
+      const want = arr.dtype === 'bool' ? 'uint8' : arr.dtype;
+      if (dtype !== want) throw new TypeError(`${this.file}: writeRows ${ds.path}: dataset is ${dtype}, array is ${arr.dtype}`);
+      const n = arr.shape[0] ?? 0;
+      const rest = shape.slice(1);
+      if (arr.shape.length !== shape.length || arr.shape.slice(1).some((d, i) => d !== rest[i])) {
+        throw new RangeError(`${this.file}: writeRows ${ds.path}: array shape [${arr.shape.join(', ')}] does not fit rows of dataset shape [${shape.join(', ')}]`);
       }
-    }
+      if (!Number.isInteger(startRow) || startRow < 0 || startRow + n > shape[0]!) {
+        throw new RangeError(`${this.file}: writeRows ${ds.path}: rows [${startRow}, ${startRow + n}) out of range for dataset shape [${shape.join(', ')}]`);
+      }
+      const rowBytes = shapeSize(rest) * DTYPE_BYTES[arr.dtype];
+      const bytes = new Uint8Array(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength);
+      const block = Math.max(1, Math.floor((64 << 20) / Math.max(1, rowBytes)));
+      const M = this.M;
+      for (let r = 0; r < n; r += block) {
+        const k = Math.min(block, n - r);
+        const nb = k * rowBytes;
+        if (nb === 0) continue;
+        const ptr = M._malloc(nb);
+        if (!ptr) throw new RangeError(`${this.file}: cannot allocate ${nb} bytes in the wasm heap`);
+        try {
+          (M.HEAPU8 as Uint8Array).set(bytes.subarray(r * rowBytes, r * rowBytes + nb), ptr);
+          const count = [k, ...rest].map(BigInt);
+          const offset = [startRow + r, ...rest.map(() => 0)].map(BigInt);
+          M.set_dataset_data(this.f.file_id, ds.path, count, offset, count.map(() => 1n), BigInt(ptr));
+        } finally {
+          M._free(ptr);
+        }
+      }
+    });
   }
 
   /** Writes a whole dataset in one call: an NDArray (contiguous, or chunked when compressed) or a string array. */
   writeDataset(name: string, value: NDArray | string[], opts: { compression?: number; chunks?: number[] } = {}): void {
-    this.writable();
-    const p = normPath(name);
-    if (this.f.get(p)) throw new Error(`${this.file}: ${p} already exists`);
-    this.ensureGroups(p);
-    if (Array.isArray(value)) {
-      this.f.create_dataset({ name: p, data: value, shape: [value.length], dtype: 'S' });
-      return;
-    }
-    const dt = writeDtype(value.dtype, `${this.file}: dataset ${p}`);
-    const compressed = opts.compression !== undefined && opts.compression > 0;
-    if ((compressed || opts.chunks) && value.shape.length > 0) {
-      this.createDataset(p, { shape: value.shape, dtype: value.dtype, chunks: opts.chunks, compression: opts.compression });
-      if (shapeSize(value.shape) > 0) this.writeRows(p, 0, value);
-      return;
-    }
-    const data = value.dtype === 'bool' ? new Uint8Array(value.data.buffer, value.data.byteOffset, value.data.byteLength) : value.data;
-    this.f.create_dataset({ name: p, data: data as never, shape: value.shape, dtype: dt });
+    return atFixedTime(() => {
+      this.writable();
+      const p = normPath(name);
+      if (this.f.get(p)) throw new Error(`${this.file}: ${p} already exists`);
+      this.ensureGroups(p);
+      if (Array.isArray(value)) {
+        this.f.create_dataset({ name: p, data: value, shape: [value.length], dtype: 'S' });
+        return;
+      }
+      const dt = writeDtype(value.dtype, `${this.file}: dataset ${p}`);
+      const compressed = opts.compression !== undefined && opts.compression > 0;
+      if ((compressed || opts.chunks) && value.shape.length > 0) {
+        this.createDataset(p, { shape: value.shape, dtype: value.dtype, chunks: opts.chunks, compression: opts.compression });
+        if (shapeSize(value.shape) > 0) this.writeRows(p, 0, value);
+        return;
+      }
+      const data = value.dtype === 'bool' ? new Uint8Array(value.data.buffer, value.data.byteOffset, value.data.byteLength) : value.data;
+      this.f.create_dataset({ name: p, data: data as never, shape: value.shape, dtype: dt });
+    });
   }
 
   /**
@@ -511,54 +536,60 @@ export class Hdf5File {
    * when an integer), bigint (int64), boolean (uint8), string, string[], number[], typed arrays, NDArray.
    */
   setAttr(name: string, key: string, value: unknown): void {
-    this.writable();
-    const obj = this.object(name);
-    if (key in obj.attrs) obj.delete_attribute(key);
-    const put = (data: unknown, shape: number[] | null, dtype: string) => obj.create_attribute(key, data as never, shape, dtype);
-    if (typeof value === 'string') return put(value, null, 'S');
-    if (typeof value === 'boolean') return put(new Uint8Array([value ? 1 : 0]), [], '<B');
-    if (typeof value === 'bigint') return put(new BigInt64Array([value]), [], '<q');
-    if (typeof value === 'number') {
-      return Number.isSafeInteger(value) ? put(new BigInt64Array([BigInt(value)]), [], '<q') : put(new Float64Array([value]), [], '<d');
-    }
-    if (Array.isArray(value)) {
-      if (value.every((v) => typeof v === 'string')) return put(value, [value.length], 'S');
-      if (value.every((v) => typeof v === 'number')) {
-        return value.every((v) => Number.isSafeInteger(v))
-          ? put(BigInt64Array.from(value as number[], (v) => BigInt(v)), [value.length], '<q')
-          : put(Float64Array.from(value as number[]), [value.length], '<d');
+    return atFixedTime(() => {
+      this.writable();
+      const obj = this.object(name);
+      if (key in obj.attrs) obj.delete_attribute(key);
+      const put = (data: unknown, shape: number[] | null, dtype: string) => obj.create_attribute(key, data as never, shape, dtype);
+      if (typeof value === 'string') return put(value, null, 'S');
+      if (typeof value === 'boolean') return put(new Uint8Array([value ? 1 : 0]), [], '<B');
+      if (typeof value === 'bigint') return put(new BigInt64Array([value]), [], '<q');
+      if (typeof value === 'number') {
+        return Number.isSafeInteger(value) ? put(new BigInt64Array([BigInt(value)]), [], '<q') : put(new Float64Array([value]), [], '<d');
       }
-      throw new TypeError(`${this.file}: attribute ${key}: arrays must be all strings or all numbers`);
-    }
-    if (value && typeof value === 'object' && 'dtype' in value && 'shape' in value && 'data' in value) {
-      const a = value as NDArray;
-      return put(a.dtype === 'bool' ? new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength) : a.data, a.shape, writeDtype(a.dtype, `${this.file}: attribute ${key}`));
-    }
-    if (ArrayBuffer.isView(value)) {
-      const t = value as unknown as { length: number };
-      const dt: [new (...a: never[]) => unknown, string][] = [
-        [Int8Array, '<b'], [Uint8Array, '<B'], [Int16Array, '<h'], [Uint16Array, '<H'], [Int32Array, '<i'], [Uint32Array, '<I'],
-        [BigInt64Array, '<q'], [BigUint64Array, '<Q'], [Float32Array, '<f'], [Float64Array, '<d'],
-      ];
-      const hit = dt.find(([C]) => value instanceof C);
-      if (hit) return put(value, [t.length], hit[1]);
-    }
-    throw new TypeError(`${this.file}: attribute ${key}: unsupported value ${typeof value}`);
+      if (Array.isArray(value)) {
+        if (value.every((v) => typeof v === 'string')) return put(value, [value.length], 'S');
+        if (value.every((v) => typeof v === 'number')) {
+          return value.every((v) => Number.isSafeInteger(v))
+            ? put(BigInt64Array.from(value as number[], (v) => BigInt(v)), [value.length], '<q')
+            : put(Float64Array.from(value as number[]), [value.length], '<d');
+        }
+        throw new TypeError(`${this.file}: attribute ${key}: arrays must be all strings or all numbers`);
+      }
+      if (value && typeof value === 'object' && 'dtype' in value && 'shape' in value && 'data' in value) {
+        const a = value as NDArray;
+        return put(a.dtype === 'bool' ? new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength) : a.data, a.shape, writeDtype(a.dtype, `${this.file}: attribute ${key}`));
+      }
+      if (ArrayBuffer.isView(value)) {
+        const t = value as unknown as { length: number };
+        const dt: [new (...a: never[]) => unknown, string][] = [
+          [Int8Array, '<b'], [Uint8Array, '<B'], [Int16Array, '<h'], [Uint16Array, '<H'], [Int32Array, '<i'], [Uint32Array, '<I'],
+          [BigInt64Array, '<q'], [BigUint64Array, '<Q'], [Float32Array, '<f'], [Float64Array, '<d'],
+        ];
+        const hit = dt.find(([C]) => value instanceof C);
+        if (hit) return put(value, [t.length], hit[1]);
+      }
+      throw new TypeError(`${this.file}: attribute ${key}: unsupported value ${typeof value}`);
+    });
   }
 
   /** Flushes and closes; for a new file ('w') renames the temporary file onto the target. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.f.close();
-    if (this.tmp) fs.renameSync(this.tmp, path.resolve(this.file));
+    return atFixedTime(() => {
+      if (this.closed) return;
+      this.closed = true;
+      this.f.close();
+      if (this.tmp) fs.renameSync(this.tmp, path.resolve(this.file));
+    });
   }
 
   /** Closes without keeping anything: a new file's temporary copy is deleted (mode 'a' changes stay). */
   abort(): void {
-    if (this.closed) return;
-    this.closed = true;
-    try { this.f.close(); } finally { if (this.tmp) fs.rmSync(this.tmp, { force: true }); }
+    return atFixedTime(() => {
+      if (this.closed) return;
+      this.closed = true;
+      try { this.f.close(); } finally { if (this.tmp) fs.rmSync(this.tmp, { force: true }); }
+    });
   }
 }
 

@@ -2,6 +2,7 @@
 export * from './ndarray.js';
 export * from './errors.js';
 export * from './atomic.js';
+export * from './lock.js';
 export * from './npy.js';
 export * from './npz.js';
 export * from './safetensors.js';

@@ -457,10 +457,17 @@ function checkName(file: string, name: string, what: string): void {
   }
 }
 
+/**
+ * The header text of the MAT-files written here. MATLAB and scipy put the platform and the time in it; a fixed
+ * text keeps the bytes a function of the data alone (reproducible files; a rerun after a crash equals an
+ * uninterrupted run). Readers ignore it.
+ */
+export const MAT_HEADER_TEXT = 'MATLAB 5.0 MAT-file, Created by: brainnet (no time recorded, so that the same data gives the same file)';
+
 /** Serialises variables as a Level 5 MAT-file (little-endian; each variable zlib-compressed unless `compress` is false). */
 export function encodeMat(vars: Record<string, MatValue>, opts: { compress?: boolean } = {}, file = '<mat>'): Uint8Array {
   const compress = opts.compress ?? true;
-  const text = `MATLAB 5.0 MAT-file, Platform: ${process.platform}, Created on: ${new Date().toUTCString()} by brainnet`;
+  const text = MAT_HEADER_TEXT;
   const header = new Uint8Array(128);
   header.fill(0x20, 0, 116);
   header.set(Buffer.from(text.slice(0, 116), 'latin1'), 0);

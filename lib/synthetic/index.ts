@@ -10,3 +10,4 @@ export * from './nsd.js';
 export * from './categorised.js';
 export * from './localiser.js';
 export * from './recovery.js';
+export { SUBJECT_MARKER, readSubjectMarker, type SubjectSettings } from './subject-folder.js';

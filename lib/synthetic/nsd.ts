@@ -21,6 +21,7 @@ import { writeMat } from '../io/mat.js';
 import { openHdf5 } from '../io/hdf5.js';
 import { writeNpy } from '../io/npy.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { withSubjectFolder } from './subject-folder.js';
 import { CATEGORIES, makeCortex, poleCoords, type Cortex, type HemisphereTruth } from './cortex.js';
 import { ROI_FILES, type Hemi } from '../data/rois.js';
 import { NSD, nsdBetaName, nsdPaths } from '../data/nsd-layout.js';
@@ -50,6 +51,10 @@ export interface MakeNsdSubjectOptions {
   /** gzip level of the betas (default 1: fast). */
   gzipLevel?: number;
   onProgress?: SubjectProgress;
+  /** Replace a subject made in `out` with other settings (default false: refused, naming both). */
+  overwrite?: boolean;
+  /** Where notes go (lock taken over, leftovers of a killed run removed); default console.error. */
+  log?: ((line: string) => void) | null;
 }
 
 /** What `makeNsdSubject` returns. */
@@ -209,14 +214,20 @@ export function nsdStimInfoCsv(design: { masterordering: Int32Array; subjectim: 
   return lines.join('\n') + '\n';
 }
 
-/** Generates a subject (subj01) in the NSD layout under `opts.out`. */
+/** Generates a subject (subj01) in the NSD layout under `opts.out`, holding the folder's lock (see makeAlgonautsSubject: other settings refused, a rerun gives the same bytes). */
 export async function makeNsdSubject(opts: MakeNsdSubjectOptions): Promise<MakeNsdSubjectResult> {
   const cfg = NSD_SIZES[opts.size];
   if (!cfg) throw new RangeError(`makeNsdSubject: size must be tiny, workshop or full, got '${opts.size}'`);
   const S = opts.sessions ?? cfg.sessions;
   if (!Number.isInteger(S) || S < 1 || S > 40) throw new RangeError(`makeNsdSubject: sessions must be an integer 1..40, got ${S}`);
   const imageSize = opts.imageSize ?? NSD.brickSize;
-  const dir = path.resolve(opts.out);
+  const settings = { layout: 'nsd', size: opts.size, seed: opts.seed, sessions: S, imageSize, gzipLevel: opts.gzipLevel ?? 1 };
+  return withSubjectFolder(opts.out, settings, opts, (dir) => writeNsdSubject(dir, opts, S, imageSize));
+}
+
+/** makeNsdSubject's steps, in the locked and checked folder `dir`. */
+async function writeNsdSubject(dir: string, opts: MakeNsdSubjectOptions, S: number, imageSize: number): Promise<MakeNsdSubjectResult> {
+  const cfg = NSD_SIZES[opts.size];
   const P = nsdPaths(1);
   for (const d of [path.dirname(P.expdesign), path.dirname(P.brick), P.betas, P.roi, P.label, 'ground_truth']) fs.mkdirSync(path.join(dir, d), { recursive: true });
   const clock = stageClock(opts.onProgress);

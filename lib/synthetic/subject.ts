@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeNpy } from '../io/npy.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { withSubjectFolder } from './subject-folder.js';
 import { writeGiftiSurface } from '../io/gifti.js';
 import { writeFreesurferSurface } from '../io/freesurfer.js';
 import { CATEGORIES, makeCortex, roiLabels, type Cortex, type HemisphereTruth } from './cortex.js';
@@ -49,6 +50,10 @@ export interface MakeSubjectOptions {
   test?: number;
   /** Called at each stage with a line of progress. */
   onProgress?: SubjectProgress;
+  /** Replace a subject made in `out` with other settings (default false: refused, naming both). */
+  overwrite?: boolean;
+  /** Where notes go (lock taken over, leftovers of a killed run removed); default console.error. */
+  log?: ((line: string) => void) | null;
 }
 
 /** What `makeAlgonautsSubject` returns: the report and the stage timings (ms). */
@@ -65,12 +70,22 @@ export function algonautsImageName(split: 'train' | 'test', index: number, nsdId
   return `${split}-${String(index + 1).padStart(4, '0')}_nsd-${String(nsdId + 1).padStart(5, '0')}.png`;
 }
 
-/** Generates a subject in the Algonauts 2023 layout under `opts.out`. */
+/**
+ * Generates a subject in the Algonauts 2023 layout under `opts.out`, holding the folder's lock; a folder with a
+ * subject of other settings is refused (or replaced with `overwrite`), and a rerun with the same settings after a
+ * crash writes the same bytes.
+ */
 export async function makeAlgonautsSubject(opts: MakeSubjectOptions): Promise<MakeSubjectResult> {
   const cfg = SIZES[opts.size];
   if (!cfg) throw new RangeError(`makeAlgonautsSubject: size must be tiny, workshop or full, got '${opts.size}'`);
   const nTrain = opts.train ?? cfg.train, nTest = opts.test ?? cfg.test;
-  const dir = path.resolve(opts.out);
+  const settings = { layout: 'algonauts', size: opts.size, seed: opts.seed, train: nTrain, test: nTest };
+  return withSubjectFolder(opts.out, settings, opts, (dir) => writeAlgonautsSubject(dir, opts, nTrain, nTest));
+}
+
+/** makeAlgonautsSubject's steps, in the locked and checked folder `dir`. */
+async function writeAlgonautsSubject(dir: string, opts: MakeSubjectOptions, nTrain: number, nTest: number): Promise<MakeSubjectResult> {
+  const cfg = SIZES[opts.size];
   const clock = stageClock(opts.onProgress);
   for (const d of ['training_split/training_fmri', 'training_split/training_images', 'test_split/test_images', 'roi_masks', 'surfaces', 'ground_truth']) fs.mkdirSync(path.join(dir, d), { recursive: true });
 

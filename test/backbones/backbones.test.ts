@@ -221,6 +221,31 @@ describe('backbones: token cache', function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a build stopped mid-way resumes from its last finished batch, and the files equal an uninterrupted build', async () => {
+    const dir = tmp();
+    const many = Array.from({ length: 11 }, (_, i) => memoryImageSource(randomImage(100 + i), `m${i}`));
+    const whole = path.join(dir, 'whole');
+    await buildTokenCache(fakeBackbone(), many, { dir: whole, batchSize: 2, log: null, progress: false });
+    // a backbone that dies on its 4th call (images 6-7): the state says 6 images are done
+    const cut = path.join(dir, 'cut');
+    const dying = fakeBackbone();
+    const inner = dying.getTokens.bind(dying);
+    dying.getTokens = async (x) => { if (dying.calls === 3) throw new Error('killed'); return inner(x); };
+    await assert.rejects(buildTokenCache(dying, many, { dir: cut, batchSize: 2, log: null, progress: false }), /killed/);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(cut, 'build-state.json'), 'utf8')).done, 6);
+    assert.ok(!fs.existsSync(path.join(cut, 'manifest.json')));
+    const bb = fakeBackbone();
+    const lines: string[] = [];
+    const c = await buildTokenCache(bb, many, { dir: cut, batchSize: 2, log: (s) => lines.push(s), progress: false });
+    assert.equal(bb.calls, 3, 'only images 6-10 (3 batches of 2) are computed again');
+    assert.match(lines.join('\n'), /resuming the build in .*cut at image 6 of 11/);
+    assert.equal(c.reused, false);
+    assert.deepEqual(fs.readdirSync(cut).sort(), fs.readdirSync(whole).sort(), 'no partial file, build state or temporary file remains');
+    for (const f of fs.readdirSync(whole)) assert.ok(fs.readFileSync(path.join(cut, f)).equals(fs.readFileSync(path.join(whole, f))), `${f} differs from the uninterrupted build`);
+    await c.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('refuses a cache built for another backbone, resolution or image set; rebuilds on request', async () => {
     const dir = tmp();
     await buildTokenCache(fakeBackbone('fake-a'), imgs, { dir, log: null, progress: false });

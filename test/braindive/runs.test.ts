@@ -1,7 +1,7 @@
 /**
  * The paper's runs (runRegions) with the committed synthetic-world models: N images per region on disk with their
- * scores, written in batches, and resumable (a rerun regenerates only what is missing, and the same seed gives the
- * same image whatever the batch it was drawn in).
+ * scores, written in fixed batches, and resumable (a rerun draws again only the batches with a missing image, so
+ * their bytes come back the same; drawn in another batch, the same seed gives the same image up to rounding).
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -39,11 +39,17 @@ describe('BrainDiVE runs on disk (synthetic world)', function () {
     assert.ok(Math.abs(meta.probs.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-4);
     assert.ok(Number.isFinite(meta.activation));
     const before = await readImage(path.join(out, 'PPA', '0001.png'));
+    const beforeBytes = fs.readFileSync(path.join(out, 'PPA', '0001.png'));
 
-    // image 1 was drawn in a batch with image 0; alone now, it must come out the same
+    // image 1 is in batch [0, 1]: a rerun draws that batch again, so the file comes back byte for byte
     fs.rmSync(path.join(out, 'PPA', '0001.png'));
     const again = await runRegions(o);
     assert.deepEqual(again, { written: 1, skipped: 5 });
+    assert.ok(fs.readFileSync(path.join(out, 'PPA', '0001.png')).equals(beforeBytes), 'same seed, same batch: the same PNG bytes');
+
+    // drawn alone (batch 1), it comes out the same up to rounding
+    fs.rmSync(path.join(out, 'PPA', '0001.png'));
+    assert.deepEqual(await runRegions({ ...o, batch: 1 }), { written: 1, skipped: 5 });
     const after = await readImage(path.join(out, 'PPA', '0001.png'));
     assert.equal(after.data.length, before.data.length);
     let maxDiff = 0;
@@ -51,5 +57,6 @@ describe('BrainDiVE runs on disk (synthetic world)', function () {
     assert.ok(maxDiff <= 2, `same seed, other batch: max pixel difference ${maxDiff}`);
     const meta2 = JSON.parse(fs.readFileSync(path.join(out, 'PPA', '0001.json'), 'utf8'));
     assert.ok(Math.abs(meta2.activation - meta.activation) < 1e-3, `${meta2.activation} vs ${meta.activation}`);
+    assert.ok(!fs.existsSync(path.join(out, '.brainnet.lock')), 'the lock is released');
   });
 });

@@ -17,6 +17,7 @@ import { writeNpy, openNpy, readNpy, npyHeaderBytes, type NpyFile } from '../../
 import { openHdf5 } from '../../io/hdf5.js';
 import { writeFileAtomic, withAtomicFile } from '../../io/atomic.js';
 import { FileFormatError } from '../../io/errors.js';
+import { withFolderLock } from '../../io/lock.js';
 import { NSD, nsdBetaName, nsdPaths } from '../nsd-layout.js';
 import { openNsdSubject, readNsdVolume, readNsdExpDesign, nsdRoiVoxels, type NsdSubject, type NsdExpDesign } from '../nsd.js';
 
@@ -156,6 +157,8 @@ export interface ZscoreNsdOptions {
   blockImages?: number;
   /** Called after each session (done, total) and at the end. */
   onProgress?: (stage: 'session' | 'average', done: number, total: number, info: string) => void;
+  /** Where notes go (a stale lock taken over, leftovers of a killed run removed); default console.error. */
+  log?: ((line: string) => void) | null;
 }
 
 /** What {@link zscoreNsd} returns. */
@@ -311,7 +314,10 @@ async function surfaceSource(root: string, subject: number, mask: string | Int32
 
 const rssMB = () => Math.round(Math.max(process.memoryUsage().rss / 1048576, process.resourceUsage().maxRSS / 1024));
 
-/** Z-scores each session's betas within the mask, averages each image's repeats and writes `[images, voxels]` float32 plus the image order. Resumable. */
+/**
+ * Z-scores each session's betas within the mask, averages each image's repeats and writes `[images, voxels]` float32
+ * plus the image order. Resumable; the output folder is locked while it is written.
+ */
 export async function zscoreNsd(opts: ZscoreNsdOptions): Promise<ZscoreNsdResult> {
   let peak = rssMB();
   const subject = opts.subject ?? 1;
@@ -337,96 +343,99 @@ export async function zscoreNsd(opts: ZscoreNsdOptions): Promise<ZscoreNsdResult
   if (V === 0) throw new FileFormatError(maskLabel, 'a mask with at least one voxel > 0', 'an empty mask');
   const subj = { design: src.design, dims: src.dims };
 
-  // 2. state: resume what a previous run with the same settings finished
-  const key = createHash('sha256').update(JSON.stringify({ root: path.resolve(opts.root), subject, space: src.space, dims: subj.dims }))
-    .update(Buffer.from(voxels.buffer, voxels.byteOffset, voxels.byteLength)).digest('hex').slice(0, 16);
-  fs.mkdirSync(path.join(out, 'partial'), { recursive: true });
-  let state: ZState = { version: 1, key, done: [] };
-  if (fs.existsSync(files.state)) {
-    const prev = JSON.parse(await fs.promises.readFile(files.state, 'utf8')) as ZState;
-    if (prev.key !== key) throw new FileFormatError(files.state, `a run of the same subject and mask (key ${key})`, `key ${prev.key}`, 'Use another --out folder, or delete this one to start again.');
-    state = { ...prev, done: prev.done.filter((s) => fs.existsSync(partial(s))) };
-  }
-  const saveState = () => writeFileAtomic(files.state, JSON.stringify(state, null, 1));
-  await saveState();
-
-  // 3. per session: read, z-score within the mask, write the partial atomically, record it
-  const resumed = sessions.filter((s) => state.done.includes(s));
-  const todo = sessions.filter((s) => !state.done.includes(s));
-  const processed: number[] = [], secondsPerSession: number[] = [], timings: ZscoreNsdResult['timings'] = [];
-  for (const s of todo) {
-    if (opts.stopAfterSessions !== undefined && processed.length >= opts.stopAfterSessions) break;
-    const t0 = performance.now();
-    const { T, data } = await src.read(s, voxels); // streams: one volume (or block of rows) at a time
-    const t1 = performance.now();
-    const z = zscoreColumns(data, T);
-    const t2 = performance.now();
-    peak = Math.max(peak, rssMB());
-    await writeNpy(partial(s), { dtype: 'float32', shape: [T, V], data: z });
-    timings.push({ session: s, read: (t1 - t0) / 1000, zscore: (t2 - t1) / 1000, write: (performance.now() - t2) / 1000 });
-    state.done = [...state.done, s].sort((a, b) => a - b);
+  // 2. lock the output folder (a second writer fails at once, naming this one; leftovers of killed runs go)
+  return withFolderLock(out, { command: `zscore (subject ${subject}, ${sessions.length} sessions)`, log: opts.log }, async () => {
+    // 3. state: resume what a previous run with the same settings finished
+    const key = createHash('sha256').update(JSON.stringify({ root: path.resolve(opts.root), subject, space: src.space, dims: subj.dims }))
+      .update(Buffer.from(voxels.buffer, voxels.byteOffset, voxels.byteLength)).digest('hex').slice(0, 16);
+    fs.mkdirSync(path.join(out, 'partial'), { recursive: true });
+    let state: ZState = { version: 1, key, done: [] };
+    if (fs.existsSync(files.state)) {
+      const prev = JSON.parse(await fs.promises.readFile(files.state, 'utf8')) as ZState;
+      if (prev.key !== key) throw new FileFormatError(files.state, `a run of the same subject and mask (key ${key})`, `key ${prev.key}`, 'Use another --out folder, or delete this one to start again.');
+      state = { ...prev, done: prev.done.filter((s) => fs.existsSync(partial(s))) };
+    }
+    const saveState = () => writeFileAtomic(files.state, JSON.stringify(state, null, 1));
     await saveState();
-    processed.push(s);
-    secondsPerSession.push((performance.now() - t0) / 1000);
-    opts.onProgress?.('session', resumed.length + processed.length, sessions.length, `session ${s}`);
-  }
-  const order = nsdImageOrder(subj.design, sessions, subject);
-  const result: ZscoreNsdResult = {
-    complete: false, out, files, sessions, processed, resumed, images: order.nsdIds.length, voxels: V, secondsPerSession, timings, peakRssMB: peak,
-  };
-  if (!sessions.every((s) => state.done.includes(s))) return result;
 
-  // 4. average the repeats, a block of images at a time, into betas_zscored.npy
-  const tAvg = performance.now();
-  const rowOfCol = new Int32Array(subj.design.imagesPerSubject + 1).fill(-1);
-  order.columns.forEach((c, r) => (rowOfCol[c] = r));
-  const trialsOfRow: Array<Array<[number, number]>> = Array.from({ length: order.columns.length }, () => []); // [session index, trial]
-  sessions.forEach((s, si) => {
-    const mo = subj.design.masterordering.subarray((s - 1) * NSD.trialsPerSession, s * NSD.trialsPerSession);
-    mo.forEach((c, t) => trialsOfRow[rowOfCol[c]!]!.push([si, t]));
-  });
-  const nImg = order.columns.length, B = opts.blockImages ?? 256;
-  const parts: NpyFile[] = [];
-  try {
-    for (const s of sessions) parts.push(await openNpy(partial(s)));
-    parts.forEach((p, i) => { if (p.header.shape[1] !== V) throw new FileFormatError(partial(sessions[i]!), `${V} voxels`, `${p.header.shape[1]}`, 'Delete the output folder and run again.'); });
-    await withAtomicFile(files.betas, async (tmp) => {
-      const fh = await fs.promises.open(tmp, 'w');
-      try {
-        const head = npyHeaderBytes('float32', [nImg, V]);
-        await fh.write(head, 0, head.length, 0);
-        const acc = new Float64Array(B * V), blk = new Float32Array(B * V), row = new Float32Array(V);
-        for (let r0 = 0; r0 < nImg; r0 += B) {
-          const r1 = Math.min(nImg, r0 + B);
-          acc.fill(0);
-          for (let r = r0; r < r1; r++) {
-            const o = (r - r0) * V;
-            for (const [si, t] of trialsOfRow[r]!) {
-              await parts[si]!.readRows(t, t + 1, row);
-              for (let k = 0; k < V; k++) acc[o + k]! += row[k]!;
-            }
-            const inv = 1 / trialsOfRow[r]!.length;
-            for (let k = 0; k < V; k++) blk[o + k] = acc[o + k]! * inv;
-          }
-          const bytes = new Uint8Array(blk.buffer, 0, (r1 - r0) * V * 4);
-          await fh.write(bytes, 0, bytes.length, head.length + r0 * V * 4);
-          peak = Math.max(peak, rssMB());
-          opts.onProgress?.('average', r1, nImg, `${r1}/${nImg} images`);
-        }
-      } finally {
-        await fh.close();
-      }
+    // 4. per session: read, z-score within the mask, write the partial atomically, record it
+    const resumed = sessions.filter((s) => state.done.includes(s));
+    const todo = sessions.filter((s) => !state.done.includes(s));
+    const processed: number[] = [], secondsPerSession: number[] = [], timings: ZscoreNsdResult['timings'] = [];
+    for (const s of todo) {
+      if (opts.stopAfterSessions !== undefined && processed.length >= opts.stopAfterSessions) break;
+      const t0 = performance.now();
+      const { T, data } = await src.read(s, voxels); // streams: one volume (or block of rows) at a time
+      const t1 = performance.now();
+      const z = zscoreColumns(data, T);
+      const t2 = performance.now();
+      peak = Math.max(peak, rssMB());
+      await writeNpy(partial(s), { dtype: 'float32', shape: [T, V], data: z });
+      timings.push({ session: s, read: (t1 - t0) / 1000, zscore: (t2 - t1) / 1000, write: (performance.now() - t2) / 1000 });
+      state.done = [...state.done, s].sort((a, b) => a - b);
+      await saveState();
+      processed.push(s);
+      secondsPerSession.push((performance.now() - t0) / 1000);
+      opts.onProgress?.('session', resumed.length + processed.length, sessions.length, `session ${s}`);
+    }
+    const order = nsdImageOrder(subj.design, sessions, subject);
+    const result: ZscoreNsdResult = {
+      complete: false, out, files, sessions, processed, resumed, images: order.nsdIds.length, voxels: V, secondsPerSession, timings, peakRssMB: peak,
+    };
+    if (!sessions.every((s) => state.done.includes(s))) return result;
+
+    // 5. average the repeats, a block of images at a time, into betas_zscored.npy
+    const tAvg = performance.now();
+    const rowOfCol = new Int32Array(subj.design.imagesPerSubject + 1).fill(-1);
+    order.columns.forEach((c, r) => (rowOfCol[c] = r));
+    const trialsOfRow: Array<Array<[number, number]>> = Array.from({ length: order.columns.length }, () => []); // [session index, trial]
+    sessions.forEach((s, si) => {
+      const mo = subj.design.masterordering.subarray((s - 1) * NSD.trialsPerSession, s * NSD.trialsPerSession);
+      mo.forEach((c, t) => trialsOfRow[rowOfCol[c]!]!.push([si, t]));
     });
-  } finally {
-    for (const p of parts) await p.close();
-  }
-  await writeNpy(files.images, { dtype: 'int32', shape: [nImg], data: order.nsdIds });
-  await writeNpy(files.voxels, { dtype: 'int32', shape: [V], data: voxels });
-  await writeFileAtomic(files.imagesJson, JSON.stringify({
-    description: 'Rows of betas_zscored.npy: 1-based NSD (73k) ids, subjectim columns (1-based) and repeat counts; voxels.npy holds flat indices into [Z, Y, X] of the betas grid (x fastest).',
-    subject, sessions, grid: subj.dims, mask: maskLabel, nsdIds: Array.from(order.nsdIds), columns: Array.from(order.columns), counts: Array.from(order.counts),
-  }));
-  return { ...result, complete: true, averageSeconds: (performance.now() - tAvg) / 1000, peakRssMB: Math.max(peak, rssMB()) };
+    const nImg = order.columns.length, B = opts.blockImages ?? 256;
+    const parts: NpyFile[] = [];
+    try {
+      for (const s of sessions) parts.push(await openNpy(partial(s)));
+      parts.forEach((p, i) => { if (p.header.shape[1] !== V) throw new FileFormatError(partial(sessions[i]!), `${V} voxels`, `${p.header.shape[1]}`, 'Delete the output folder and run again.'); });
+      await withAtomicFile(files.betas, async (tmp) => {
+        const fh = await fs.promises.open(tmp, 'w');
+        try {
+          const head = npyHeaderBytes('float32', [nImg, V]);
+          await fh.write(head, 0, head.length, 0);
+          const acc = new Float64Array(B * V), blk = new Float32Array(B * V), row = new Float32Array(V);
+          for (let r0 = 0; r0 < nImg; r0 += B) {
+            const r1 = Math.min(nImg, r0 + B);
+            acc.fill(0);
+            for (let r = r0; r < r1; r++) {
+              const o = (r - r0) * V;
+              for (const [si, t] of trialsOfRow[r]!) {
+                await parts[si]!.readRows(t, t + 1, row);
+                for (let k = 0; k < V; k++) acc[o + k]! += row[k]!;
+              }
+              const inv = 1 / trialsOfRow[r]!.length;
+              for (let k = 0; k < V; k++) blk[o + k] = acc[o + k]! * inv;
+            }
+            const bytes = new Uint8Array(blk.buffer, 0, (r1 - r0) * V * 4);
+            await fh.write(bytes, 0, bytes.length, head.length + r0 * V * 4);
+            peak = Math.max(peak, rssMB());
+            opts.onProgress?.('average', r1, nImg, `${r1}/${nImg} images`);
+          }
+        } finally {
+          await fh.close();
+        }
+      });
+    } finally {
+      for (const p of parts) await p.close();
+    }
+    await writeNpy(files.images, { dtype: 'int32', shape: [nImg], data: order.nsdIds });
+    await writeNpy(files.voxels, { dtype: 'int32', shape: [V], data: voxels });
+    await writeFileAtomic(files.imagesJson, JSON.stringify({
+      description: 'Rows of betas_zscored.npy: 1-based NSD (73k) ids, subjectim columns (1-based) and repeat counts; voxels.npy holds flat indices into [Z, Y, X] of the betas grid (x fastest).',
+      subject, sessions, grid: subj.dims, mask: maskLabel, nsdIds: Array.from(order.nsdIds), columns: Array.from(order.columns), counts: Array.from(order.counts),
+    }));
+    return { ...result, complete: true, averageSeconds: (performance.now() - tAvg) / 1000, peakRssMB: Math.max(peak, rssMB()) };
+  });
 }
 
 /** `1-3,5` style text of a sorted list. */
