@@ -1,4 +1,4 @@
-/** lib/runner: the headless notebook runner (`runNotebook`, CLI in dist/lib/runner/cli.js), its Jupyter client, nbformat and HTML export. */
+/** lib/runner: the headless notebook runner (`runNotebook`, CLI in dist/lib/runner/cli.js), its Jupyter client, nbformat, HTML export, and the results a notebook recorded (`readRecords`). */
 export {
   KernelClient, KernelError, findKernelSpec, listKernelSpecs, jupyterDataDirs,
   type KernelSpec, type NotebookOutput, type ExecuteResult, type StartOptions, type ExecuteOptions,
@@ -12,3 +12,4 @@ export {
   runNotebook, NotebookCellError, locateErrorLine, selectCell,
   type RunOptions, type RunResult, type CellEvent, type RerunEvent,
 } from './runner.js';
+export { readRecords, type NotebookRecord } from './records.js';
