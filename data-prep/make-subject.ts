@@ -1,9 +1,11 @@
 /**
  * make-subject: writes a synthetic subject with known ground truth.
  *
- *   tsx data-prep/make-subject.ts --layout algonauts --size tiny|workshop|full --seed N --out DIR
+ *   tsx data-prep/make-subject.ts --layout algonauts --size tiny|workshop|full --seed N --out DIR [--train N --test N]
  *   tsx data-prep/make-subject.ts --layout nsd --size tiny|workshop|full --seed N --out DIR [--sessions S]
  *
+ * Several subjects in one call: `--seed 1,2,3` (or `--seed 1-8`) with `{seed}` in `--out`, e.g.
+ * `--out data/subjects/paper-s{seed}`; each seed is a different subject (its own noise, stimuli and responses).
  * Prints progress with timings, the validation table, the stage timings and peak memory, and
  * exits 1 when a report check fails (0 otherwise).
  */
@@ -21,23 +23,47 @@ function parseArgs(argv: string[]): Record<string, string> {
   return out;
 }
 
-const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N --out DIR [--sessions S (nsd)]';
+const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N|N,M,...|N-M --out DIR (with {seed} for several) [--train N --test N (algonauts)] [--sessions S (nsd)]';
+
+/** Seeds from `1`, `1,2,3` or `1-8`. */
+function parseSeeds(text: string): number[] {
+  const seeds = text.split(',').flatMap((part) => {
+    const m = /^\s*(-?\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new Error(`make-subject: --seed: expected an integer, a list (1,2,3) or a range (1-8), found '${text}'`);
+    const a = Number(m[1]), b = m[2] !== undefined ? Number(m[2]) : a;
+    if (b < a) throw new Error(`make-subject: --seed: the range ${part} is empty; write it as low-high`);
+    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  });
+  return [...new Set(seeds)];
+}
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  const seeds = parseSeeds(args.seed ?? '1');
+  if (!args.out) throw new Error(`make-subject: --out DIR is required\n${USAGE}`);
+  if (seeds.length > 1 && !args.out.includes('{seed}')) throw new Error(`make-subject: --seed ${args.seed} makes ${seeds.length} subjects: put {seed} in --out (found '${args.out}'), e.g. --out data/subjects/paper-s{seed}`);
+  for (const seed of seeds) await makeOne(args, seed, args.out.replace(/\{seed\}/g, String(seed)));
+}
+
+async function makeOne(args: Record<string, string>, seed: number, out: string): Promise<void> {
   const layout = args.layout ?? 'algonauts';
   const size = (args.size ?? 'tiny') as SubjectSize;
-  const seed = Number(args.seed ?? 1);
-  if (!args.out) throw new Error(`make-subject: --out DIR is required\n${USAGE}`);
   if (layout !== 'algonauts' && layout !== 'nsd') throw new Error(`make-subject: layout must be 'algonauts' or 'nsd', got '${layout}'\n${USAGE}`);
   if (!['tiny', 'workshop', 'full'].includes(size)) throw new Error(`make-subject: --size must be tiny, workshop or full, got '${size}'\n${USAGE}`);
-  if (!Number.isInteger(seed)) throw new Error(`make-subject: --seed must be an integer, got '${args.seed}'`);
-  console.log(`make-subject: ${layout} ${size}, seed ${seed} -> ${args.out}`);
+  const count = (name: 'train' | 'test') => {
+    if (args[name] === undefined) return undefined;
+    const n = Number(args[name]);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`make-subject: --${name} must be a positive integer, got '${args[name]}'`);
+    if (layout !== 'algonauts') throw new Error(`make-subject: --${name} applies to --layout algonauts only`);
+    return n;
+  };
+  const train = count('train'), test = count('test');
+  console.log(`make-subject: ${layout} ${size}, seed ${seed}${train ? `, ${train} training images` : ''} -> ${out}`);
   let last = 0;
   if (layout === 'nsd') {
     const sessions = args.sessions === undefined ? undefined : Number(args.sessions);
     const r = await makeNsdSubject({
-      size, seed, out: args.out, sessions,
+      size, seed, out, sessions,
       onProgress: (stage, done, total, ms) => {
         if (done < total && ms - last < 2000) return;
         last = ms;
@@ -51,7 +77,7 @@ async function main(): Promise<void> {
     return;
   }
   const res = await makeAlgonautsSubject({
-    size, seed, out: args.out,
+    size, seed, out, train, test,
     onProgress: (stage, done, total, ms) => {
       if (stage === 'images' && done < total && ms - last < 2000) return;
       last = ms;
