@@ -115,6 +115,7 @@ export async function main(argv: string[]): Promise<number> {
     stop.abort();
   };
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint); // kill PID: the same, so that the detached workers and their kernels end too
   try {
     const r = await runSweep({ ...opts, signal: stop.signal });
     if (opts.dryRun) return 0;
@@ -124,6 +125,7 @@ export async function main(argv: string[]): Promise<number> {
     return e instanceof SweepError ? 2 : 1;
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
   }
 }
 
