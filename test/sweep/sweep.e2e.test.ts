@@ -2,15 +2,16 @@
  * Sweeps end to end with the real brainnet-ts kernel, on two tiny synthetic subjects (test/fixtures/notebooks/
  * sweep_point.ipynb: ridge from image colour features, its R² recorded per ROI):
  * - local executor: a 4-point grid (subject x alpha) in worker processes, results collected from the records, a second
- *   run skipping everything, a failing point marked failed with its cell and error while the others finish, and the CLI's
- *   bad input (an unknown grid name lists the defined ones, before anything runs);
+ *   run skipping everything, a failing point marked failed with its cell and error while the others finish, the CLI's
+ *   bad input (an unknown grid name lists the defined ones, before anything runs), and the CLI stopped with SIGTERM
+ *   losing only the point in flight;
  * - SLURM executor on a real one-node cluster (munged, slurmctld, slurmd started by test/sweep/slurm-cluster.ts, as root):
  *   sbatch's refusal shown as sbatch says it, the same 4-point grid as one job array whose collected results equal the
  *   local run's, one array task killed with scancel and only that point re-run by the next sweep, and a failing task
  *   resubmitted up to --retries. Without root (or without slurm-wlm and munge) this part says why and is skipped.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -114,7 +115,7 @@ describe('sweeps end to end (brainnet-ts kernel, tiny synthetic subjects)', func
       assert.equal(bad.error!.evalue, "failAt = 'fit': this point fails on purpose (alpha 10)");
       assert.match(bad.error!.message, /code cell 4 of 5 \(cell index 4\) failed at line \d+: if \(failAt === 'fit'\)/);
       assert.equal(bad.records.nImages, 48, 'records made before the failure are kept');
-      assert.ok(lines.some((l) => /point failAt-\S+ failed at code cell 4: Error: failAt = 'fit'/.test(l)), lines.join('\n'));
+      assert.ok(lines.some((l) => l.startsWith(`point ${bad.key} failed at code cell 4: Error: failAt = 'fit'`)), lines.join('\n'));
       const good = r.points.find((p) => p.values.failAt === '')!;
       assert.equal(good.state, 'done');
       assert.equal(typeof good.records.meanR2, 'number');
@@ -132,6 +133,45 @@ describe('sweeps end to end (brainnet-ts kernel, tiny synthetic subjects)', func
       assert.equal(dry.status, 0, dry.stderr);
       assert.match(dry.stdout, /4 points of .*sweep_point\.ipynb in .*: 0 to run, 4 done/);
       for (const p of local.points) assert.ok(dry.stdout.includes(`[${p.index}] ${p.key}  dataPath=${p.values.dataPath} alpha=${p.values.alpha}  (done, skip)`), dry.stdout);
+    });
+    it('stopping the CLI (SIGTERM) loses only the point in flight: its worker and kernel end, the next run redoes it and the rest', async () => {
+      const out = path.join(tmp, 'stopped');
+      const child = spawn(process.execPath, [SWEEP_CLI, POINT_NB, '--grid', 'alpha=1,10,100', '--param', `dataPath=${subjects[0]}`, '--out', out, '--jobs', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d) => (output += d));
+      child.stderr.on('data', (d) => (output += d));
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      // wait until point 0 is done and point 1 runs, then stop the sweep
+      let ready = false;
+      for (let i = 0; i < 1200 && !ready; i++) {
+        await sleep(250);
+        if (!fs.existsSync(path.join(out, 'sweep.json'))) continue;
+        const st = loadSweep(out).points.map((p) => p.state);
+        ready = st[0] === 'done' && st[1] === 'running';
+        assert.notEqual(st[1], 'done', 'point 1 finished before it could be stopped');
+      }
+      assert.ok(ready, `point 1 never ran\n${output}`);
+      const worker = readJson(path.join(loadSweep(out).points[1]!.dir, 'status.json')).pid as number;
+      child.kill('SIGTERM');
+      assert.equal(await exited, 1, output);
+      const after = loadSweep(out).points;
+      assert.deepEqual(after.map((p) => p.state), ['done', 'failed', 'pending'], output);
+      assert.match(after[1]!.error!.message, /interrupted by SIGTERM/);
+      let gone = false;
+      for (let i = 0; i < 40 && !gone; i++) {
+        try {
+          process.kill(worker, 0);
+          await sleep(250);
+        } catch {
+          gone = true;
+        }
+      }
+      assert.ok(gone, `the worker ${worker} of the stopped point still runs`);
+      const started0 = readJson(path.join(after[0]!.dir, 'status.json')).started;
+      const again = await runSweep({ notebook: POINT_NB, grid: { alpha: [1, 10, 100] }, params: { dataPath: subjects[0]! }, out, jobs: 2, log: null, progress: false });
+      assert.deepEqual(again.plan.toRun.map((p) => p.index), [1, 2]);
+      assert.deepEqual(again.counts, { done: 3, failed: 0, ran: 2, skipped: 1, other: 0 });
+      assert.equal(readJson(path.join(after[0]!.dir, 'status.json')).started, started0, 'the finished point was not re-run');
     });
   });
 
