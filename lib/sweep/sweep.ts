@@ -176,7 +176,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
         states.set(p.key, state);
         if (state === 'failed') {
           const e = readStatus(pointDir(dir, p.key))?.error;
-          log(`point ${p.key} failed${e?.cell ? ` at code cell ${e.cell}` : ''}: ${(e?.ename ? `${e.ename}: ${e.evalue}` : e?.message ?? '').split('\n')[0]}${e?.slurmState ? ` [SLURM: ${e.slurmState}]` : ''}`);
+          log(`point ${p.key} failed${e?.cell ? ` at code cell ${e.cell}` : ''}: ${(e?.ename && e.evalue !== undefined ? `${e.ename}: ${e.evalue}` : e?.message ?? '').split('\n')[0]}${e?.slurmState ? ` [SLURM: ${e.slurmState}]` : ''}`);
         }
         redraw();
       },
