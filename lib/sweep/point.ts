@@ -10,6 +10,7 @@
  * is 0 when the point is done and 1 when it failed, so that SLURM marks the array task accordingly. SIGTERM or SIGINT
  * (scancel, a time limit, Ctrl-C) marks the point failed with that reason before the process ends.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readNotebook } from '../runner/nbformat.js';
@@ -82,6 +83,32 @@ export async function runPoint(pdir: string, opts: { log?: (line: string) => voi
   return final;
 }
 
+/**
+ * Passes a stopping signal on to this worker's own child processes (the notebook's kernel). A signal to the worker's
+ * process group reaches the kernel anyway, but one to the worker alone does not (a `kill PID`; SLURM, whose
+ * proctrack/linuxproc finds a task's processes by their parents, can miss a kernel whose parent has just exited), and a
+ * kernel whose runner is gone would run on. Linux only (/proc); elsewhere nothing is sent.
+ */
+function endChildren(sig: NodeJS.Signals): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses, so split after the last ')'
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid) process.kill(Number(e), sig);
+    } catch {
+      // the process ended meanwhile, or is not ours to signal
+    }
+  }
+}
+
 /** The worker's command line: `node point.js <point folder>`; exit 0 done, 1 failed, 2 bad arguments. */
 export async function main(argv: string[]): Promise<number> {
   if (argv.length !== 1) {
@@ -92,6 +119,7 @@ export async function main(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     try {
       markFailed(pdir, { message: `interrupted by ${sig} (scancel, a SLURM time limit, or the sweep was stopped) before the notebook finished` });
+      endChildren(sig);
     } finally {
       process.exit(sig === 'SIGINT' ? 130 : 143);
     }

@@ -27,6 +27,30 @@ const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
 const byValues = (ps: PointResult[]) => new Map(ps.map((p) => [JSON.stringify(p.values), p]));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Processes whose command line holds `text` (Linux /proc; none elsewhere). */
+function processesWith(text: string): number[] {
+  const out: number[] = [];
+  for (const e of fs.existsSync('/proc') ? fs.readdirSync('/proc') : []) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(text)) out.push(Number(e));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** Waits up to `ms` until no process's command line holds `text`; returns those left. */
+async function waitGone(text: string, ms = 15000): Promise<number[]> {
+  let left = processesWith(text);
+  for (let t = 0; t < ms && left.length; t += 250) {
+    await sleep(250);
+    left = processesWith(text);
+  }
+  return left;
+}
+
 describe('sweeps end to end (brainnet-ts kernel, tiny synthetic subjects)', function () {
   this.timeout(900_000);
   let env: ReturnType<typeof installTestKernel>;
@@ -157,16 +181,8 @@ describe('sweeps end to end (brainnet-ts kernel, tiny synthetic subjects)', func
       const after = loadSweep(out).points;
       assert.deepEqual(after.map((p) => p.state), ['done', 'failed', 'pending'], output);
       assert.match(after[1]!.error!.message, /interrupted by SIGTERM/);
-      let gone = false;
-      for (let i = 0; i < 40 && !gone; i++) {
-        try {
-          process.kill(worker, 0);
-          await sleep(250);
-        } catch {
-          gone = true;
-        }
-      }
-      assert.ok(gone, `the worker ${worker} of the stopped point still runs`);
+      assert.deepEqual(await waitGone(`brainnet-kernel-${worker}-`), [], `the kernel of the stopped point (worker ${worker}) still runs`);
+      assert.deepEqual(await waitGone(path.join(after[1]!.dir)), [], `the worker ${worker} of the stopped point still runs`);
       const started0 = readJson(path.join(after[0]!.dir, 'status.json')).started;
       const again = await runSweep({ notebook: POINT_NB, grid: { alpha: [1, 10, 100] }, params: { dataPath: subjects[0]! }, out, jobs: 2, log: null, progress: false });
       assert.deepEqual(again.plan.toRun.map((p) => p.index), [1, 2]);
@@ -211,6 +227,7 @@ describe('sweeps end to end (brainnet-ts kernel, tiny synthetic subjects)', func
         else if (s.points[1]?.state === 'done') break;
       }
       assert.ok(victim, 'array task 1 never ran');
+      const victimPid = readJson(path.join(victim.dir, 'status.json')).pid as number;
       const jobId = (readJson(subs) as Submission[])[0]!.jobId;
       const cancel = spawnSync('scancel', [`${jobId}_1`], { encoding: 'utf8' });
       assert.equal(cancel.status, 0, cancel.stderr);
@@ -220,6 +237,7 @@ describe('sweeps end to end (brainnet-ts kernel, tiny synthetic subjects)', func
       assert.equal(killed.state, 'failed');
       assert.equal(killed.error!.slurmState, 'CANCELLED', JSON.stringify(killed.error));
       assert.match(killed.error!.message, /interrupted by SIGTERM/);
+      assert.deepEqual(await waitGone(`brainnet-kernel-${victimPid}-`), [], `the kernel of the cancelled task (worker ${victimPid}) still runs`);
       const script = fs.readFileSync(path.join(out, 'slurm', 'sweep-1.sbatch'), 'utf8');
       assert.match(script, /#SBATCH --array=0-3\n/);
       const started = first.points.map((p) => readJson(path.join(p.dir, 'status.json')).started);
