@@ -4,6 +4,8 @@
  *   tsx data-prep/make-subject.ts --layout algonauts --size tiny|workshop|full --seed N --out DIR [--train N --test N]
  *   tsx data-prep/make-subject.ts --layout nsd --size tiny|workshop|full --seed N --out DIR [--sessions S] [--image-size PX]
  *
+ * Several subjects in one call: `--seed 1,2,3` (or `--seed 1-8`) with `{seed}` in `--out`, e.g.
+ * `--out data/subjects/paper-s{seed}`; each seed is a different subject (its own noise, stimuli and responses).
  * Prints progress with timings, the validation table, the stage timings and peak memory, and
  * exits 1 when a report check fails (0 otherwise).
  *
@@ -26,7 +28,7 @@ function parseArgs(argv: string[]): Record<string, string> {
   return out;
 }
 
-const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N --out DIR [--train N --test N (algonauts)] [--sessions S --image-size PX (nsd)] [--overwrite]';
+const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N|N,M,...|N-M --out DIR (with {seed} for several) [--train N --test N (algonauts)] [--sessions S --image-size PX (nsd)] [--overwrite]';
 
 /** An optional positive integer argument. */
 function count(args: Record<string, string>, key: string): number | undefined {
@@ -36,21 +38,41 @@ function count(args: Record<string, string>, key: string): number | undefined {
   return v;
 }
 
+/** Seeds from `1`, `1,2,3` or `1-8`. */
+function parseSeeds(text: string): number[] {
+  const seeds = text.split(',').flatMap((part) => {
+    const m = /^\s*(-?\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new Error(`make-subject: --seed: expected an integer, a list (1,2,3) or a range (1-8), found '${text}'`);
+    const a = Number(m[1]), b = m[2] !== undefined ? Number(m[2]) : a;
+    if (b < a) throw new Error(`make-subject: --seed: the range ${part} is empty; write it as low-high`);
+    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  });
+  return [...new Set(seeds)];
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  const seeds = parseSeeds(args.seed ?? '1');
+  if (!args.out) throw new Error(`make-subject: --out DIR is required\n${USAGE}`);
+  if (seeds.length > 1 && !args.out.includes('{seed}')) throw new Error(`make-subject: --seed ${args.seed} makes ${seeds.length} subjects: put {seed} in --out (found '${args.out}'), e.g. --out data/subjects/paper-s{seed}`);
+  for (const seed of seeds) await makeOne(args, seed, args.out.replace(/\{seed\}/g, String(seed)));
+}
+
+async function makeOne(args: Record<string, string>, seed: number, out: string): Promise<void> {
   const layout = args.layout ?? 'algonauts';
   const size = (args.size ?? 'tiny') as SubjectSize;
-  const seed = Number(args.seed ?? 1);
-  if (!args.out) throw new Error(`make-subject: --out DIR is required\n${USAGE}`);
   if (layout !== 'algonauts' && layout !== 'nsd') throw new Error(`make-subject: layout must be 'algonauts' or 'nsd', got '${layout}'\n${USAGE}`);
   if (!['tiny', 'workshop', 'full'].includes(size)) throw new Error(`make-subject: --size must be tiny, workshop or full, got '${size}'\n${USAGE}`);
-  if (!Number.isInteger(seed)) throw new Error(`make-subject: --seed must be an integer, got '${args.seed}'`);
+  for (const name of ['train', 'test']) {
+    if (args[name] !== undefined && layout !== 'algonauts') throw new Error(`make-subject: --${name} applies to --layout algonauts only`);
+  }
+  const train = count(args, 'train'), test = count(args, 'test');
   const overwrite = args.overwrite === 'true';
-  console.log(`make-subject: ${layout} ${size}, seed ${seed} -> ${args.out}`);
+  console.log(`make-subject: ${layout} ${size}, seed ${seed}${train ? `, ${train} training images` : ''} -> ${out}`);
   let last = 0;
   if (layout === 'nsd') {
     const r = await makeNsdSubject({
-      size, seed, out: args.out, sessions: count(args, 'sessions'), imageSize: count(args, 'image-size'), overwrite,
+      size, seed, out, sessions: count(args, 'sessions'), imageSize: count(args, 'image-size'), overwrite,
       onProgress: (stage, done, total, ms) => {
         if (done < total && ms - last < 2000) return;
         last = ms;
@@ -64,7 +86,7 @@ async function main(): Promise<void> {
     return;
   }
   const res = await makeAlgonautsSubject({
-    size, seed, out: args.out, train: count(args, 'train'), test: count(args, 'test'), overwrite,
+    size, seed, out, train, test, overwrite,
     onProgress: (stage, done, total, ms) => {
       if (stage === 'images' && done < total && ms - last < 2000) return;
       last = ms;

@@ -9,9 +9,10 @@
  *   import { ridgeCV } from 'brainnet/encoding';               // the same module, for tools and tests
  */
 
-// Notebook cells: displays, progress bars, the compute backend and tfjs itself.
+// Notebook cells: displays, progress bars, recorded results, the compute backend and tfjs itself.
 export { display, newDisplay, clearOutput } from './notebook/display.js';
 export { progress, withProgress } from './notebook/progress.js';
+export { record } from './notebook/record.js';
 export { initBackend, tf } from './compute/backend.js';
 
 // Data in, model out: subjects, backbones, the encoding model.
@@ -48,3 +49,4 @@ export * as braindive from './braindive/index.js';
 export * as viz from './viz/index.js';
 export * as notebook from './notebook/index.js';
 export * as runner from './runner/index.js';
+export * as sweep from './sweep/index.js';

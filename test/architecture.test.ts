@@ -117,6 +117,7 @@ describe('architecture: the import rules of ARCHITECTURE.md', () => {
       'lib/compute': ['core', 'io'],
       'lib/notebook': ['io'],
       'lib/runner': ['io', 'notebook'],
+      'lib/sweep': ['io', 'notebook', 'runner'],
       'lib/data': ['core', 'io'],
       'lib/backbones': ['core', 'io', 'compute', 'notebook'],
       'lib/encoding': ['core', 'io', 'compute', 'notebook', 'data', 'backbones'],

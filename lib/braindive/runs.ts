@@ -11,6 +11,7 @@ import type { SchedulerKind } from '../diffusion/schedulers/index.js';
 import { regionIndices } from './voxel-encoder.js';
 import { evaluateRegion, type RegionEvaluation } from './evaluate.js';
 import { REGION_CATEGORY } from './subject-encoder.js';
+import { EVAL_CATEGORIES, type EvalCategory } from './categories.js';
 import { checkScale, toRgbImages, type BrainDiVEPipeline } from './pipeline.js';
 
 /** Options of {@link runRegions}. */
@@ -109,4 +110,71 @@ export async function evaluateGuidance(pipeline: BrainDiVEPipeline, regions: str
   }
   u.images.dispose();
   return rows;
+}
+
+/** Counts of images by classified category (argmax of the 5-way probabilities), from runRegions' JSON files or any probabilities [N, 5]. */
+export function categoryCounts(probs: ArrayLike<number>[]): Record<EvalCategory, number> & { n: number } {
+  const out = { ...Object.fromEntries(EVAL_CATEGORIES.map((c) => [c, 0])), n: 0 } as Record<EvalCategory, number> & { n: number };
+  for (const p of probs) {
+    if (p.length !== 5) throw new Error(`categoryCounts: expected 5 probabilities (${EVAL_CATEGORIES.join(', ')}), found ${p.length}`);
+    let best = 0;
+    for (let k = 1; k < 5; k++) if (p[k]! > p[best]!) best = k;
+    out[EVAL_CATEGORIES[best]!]++;
+    out.n++;
+  }
+  return out;
+}
+
+/** Counts of one block of images: a region (and subject), guided or unguided, how many were classified as each category. */
+export type CountsRow = { region: string; subject?: string; condition: 'guided' | 'unguided' } & Partial<Record<EvalCategory, number>> & { n: number };
+
+/** One row of BrainDiVE's 5-way table: per region (and subject), the share of images in each category, guided and unguided. */
+export interface FiveWayRow {
+  region: string;
+  subject: string;
+  /** The region's preferred category. */
+  category: EvalCategory | '';
+  n: number;
+  /** Share of guided images per category, and of unguided ones (the same seeds). */
+  guided: Record<EvalCategory, number>;
+  unguided: Record<EvalCategory, number>;
+  /** Guided and unguided share of the preferred category. */
+  hit: number;
+  baseline: number;
+}
+
+/**
+ * BrainDiVE's 5-way table from counts collected over blocks of seeds (e.g. a sweep's recorded `counts` tables): counts are
+ * summed per region and subject before the shares are taken, so blocks of any size combine exactly.
+ */
+export function fiveWayTable(rows: CountsRow[]): FiveWayRow[] {
+  const key = (r: CountsRow) => JSON.stringify([r.subject ?? '', r.region]);
+  const sums = new Map<string, { region: string; subject: string; guided: number[]; unguided: number[]; ng: number; nu: number }>();
+  for (const r of rows) {
+    const s = sums.get(key(r)) ?? { region: r.region, subject: r.subject ?? '', guided: [0, 0, 0, 0, 0], unguided: [0, 0, 0, 0, 0], ng: 0, nu: 0 };
+    const into = r.condition === 'guided' ? s.guided : s.unguided;
+    EVAL_CATEGORIES.forEach((c, k) => (into[k]! += Number(r[c] ?? 0)));
+    if (r.condition === 'guided') s.ng += r.n;
+    else s.nu += r.n;
+    sums.set(key(r), s);
+  }
+  return [...sums.values()].map((s) => {
+    const share = (c: number[], n: number) => Object.fromEntries(EVAL_CATEGORIES.map((cat, k) => [cat, n ? c[k]! / n : NaN])) as Record<EvalCategory, number>;
+    const category = REGION_CATEGORY[s.region] ?? '';
+    const guided = share(s.guided, s.ng), unguided = share(s.unguided, s.nu);
+    return { region: s.region, subject: s.subject, category, n: s.ng, guided, unguided, hit: category ? guided[category] : NaN, baseline: category ? unguided[category] : NaN };
+  });
+}
+
+/** The 5-way table as Markdown: one row per region (and subject), the guided share of each category (unguided in brackets), preferred category in bold. */
+export function formatFiveWay(rows: FiveWayRow[]): string {
+  const pct = (v: number) => (Number.isFinite(v) ? `${Math.round(100 * v)} %` : '—');
+  const subj = rows.some((r) => r.subject);
+  const head = `| ${subj ? 'subject | ' : ''}region | n | ${EVAL_CATEGORIES.join(' | ')} |`;
+  const sep = `|${subj ? ' --- |' : ''} --- | ---: |${EVAL_CATEGORIES.map(() => ' ---: |').join('')}`;
+  const body = rows.map((r) => `| ${subj ? `${r.subject} | ` : ''}${r.region} | ${r.n} | ${EVAL_CATEGORIES.map((c) => {
+    const cell = `${pct(r.guided[c])} (${pct(r.unguided[c])})`;
+    return c === r.category ? `**${cell}**` : cell;
+  }).join(' | ')} |`);
+  return [head, sep, ...body].join('\n');
 }

@@ -1,4 +1,4 @@
-/** lib/runner: the headless notebook runner (`runNotebook`, CLI in dist/lib/runner/cli.js), its Jupyter client, nbformat and HTML export. */
+/** lib/runner: the headless notebook runner (`runNotebook`, CLI in dist/lib/runner/cli.js), its Jupyter client, nbformat, HTML export, and the results a notebook recorded (`readRecords`). */
 export {
   KernelClient, KernelError, findKernelSpec, listKernelSpecs, jupyterDataDirs, liveKernels, removeStaleKernelFiles, exitOnSignals,
   type KernelSpec, type NotebookOutput, type ExecuteResult, type StartOptions, type ExecuteOptions, type InputRequest, type DisplayMessage,
@@ -14,3 +14,4 @@ export {
 } from './runner.js';
 export { LiveProgress, type LiveProgressOptions } from './live-progress.js';
 export { SaveDetector, RACY_MS } from './saves.js';
+export { readRecords, type NotebookRecord } from './records.js';

@@ -254,3 +254,82 @@ export function trainingCurves(history: TrainingHistory, opts: { x?: string; spl
 export function categoryColor(k: number): Rgb {
   return colormap('tab20', k);
 }
+
+// ------------------------------------------------------------------------------------ across subjects
+
+/** A value of one group (a backbone) in one ROI, summarised over subjects: mean, sample sd, min, max and the count. */
+export interface SpreadRow {
+  group: string;
+  roi: string;
+  mean: number;
+  sd: number;
+  min: number;
+  max: number;
+  /** Subjects that have the ROI. */
+  n: number;
+}
+
+/**
+ * Vega-Lite spec of a value per ROI for each group with its spread across subjects: the mean as a line through the ROIs
+ * (`kind: 'line'`, the paper's hierarchy plot) or as grouped bars (`'bar'`), an error bar of ± one sample sd, and each
+ * subject's own value as a small open circle (`values`). ROIs follow `roiOrder` (default: as given).
+ */
+export function roiSpreadChart(rows: SpreadRow[], opts: {
+  kind: 'line' | 'bar'; yTitle: string; title?: string; roiOrder?: string[]; groupTitle?: string; yDomain?: [number, number];
+  values?: { group: string; roi: string; value: number; subject?: string }[];
+}): Record<string, unknown> {
+  const order = opts.roiOrder ?? [...new Set(rows.map((r) => r.roi))];
+  const sd = (r: SpreadRow) => (Number.isFinite(r.sd) ? r.sd : 0);
+  const means = rows.filter((r) => Number.isFinite(r.mean)).map((r) => ({ ...r, lo: r.mean - sd(r), hi: r.mean + sd(r) }));
+  const groups = [...new Set(rows.map((r) => r.group))];
+  const x = { field: 'roi', type: 'nominal', sort: order, title: null, axis: { labelAngle: -45 } };
+  const color = { field: 'group', type: 'nominal', title: opts.groupTitle ?? 'backbone', scale: { domain: groups } };
+  const off = opts.kind === 'bar' || groups.length > 1 ? { xOffset: { field: 'group', sort: groups } } : {};
+  const y = { type: 'quantitative', title: opts.yTitle, scale: opts.yDomain ? { domain: opts.yDomain, zero: false } : { zero: opts.kind === 'bar' } };
+  const tooltip = [{ field: 'group' }, { field: 'roi' }, { field: 'mean', format: '.3f' }, { field: 'sd', format: '.3f' }, { field: 'min', format: '.3f' }, { field: 'max', format: '.3f' }, { field: 'n' }];
+  const layer: Record<string, unknown>[] = opts.kind === 'bar'
+    ? [{ mark: { type: 'bar', opacity: 0.8 }, encoding: { x, ...off, y: { ...y, field: 'mean' }, color, tooltip } }]
+    : [
+        { mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y: { ...y, field: 'mean' }, color } },
+        { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, ...off, y: { ...y, field: 'mean' }, color, tooltip } },
+      ];
+  layer.push({ mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x, ...off, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: opts.kind === 'bar' ? { value: '#333' } : color } });
+  if (opts.values?.length) {
+    layer.push({
+      data: { values: opts.values.filter((v) => Number.isFinite(v.value)) },
+      mark: { type: 'point', filled: false, size: 22, opacity: 0.8 },
+      encoding: { x, ...off, y: { ...y, field: 'value' }, color: opts.kind === 'bar' ? { value: '#333' } : color, tooltip: [{ field: 'group' }, { field: 'subject' }, { field: 'roi' }, { field: 'value', format: '.3f' }] },
+    });
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    ...(opts.title ? { title: opts.title } : {}),
+    data: { values: means },
+    width: Math.max(360, order.length * (opts.kind === 'bar' ? 12 * Math.max(2, groups.length) : 30)), height: 240,
+    layer,
+  };
+}
+
+/** Vega-Lite spec of correlation matrices side by side (one panel per `panel`): cells coloured by r in [-1, 1], with the value written in. */
+export function correlationHeatmap(rows: { panel: string; a: string; b: string; r: number }[], opts: { title?: string; label?: string; order?: string[] } = {}): Record<string, unknown> {
+  const order = opts.order ?? [...new Set(rows.flatMap((r) => [r.a, r.b]))];
+  const cell = Math.max(36, Math.min(70, 360 / Math.max(1, order.length)));
+  const values = rows.map((r) => ({ ...r, text: Number.isFinite(r.r) ? r.r.toFixed(2) : '—' }));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    ...(opts.title ? { title: opts.title } : {}),
+    data: { values },
+    facet: { column: { field: 'panel', type: 'nominal', title: null, sort: [...new Set(rows.map((r) => r.panel))] } },
+    spec: {
+      width: cell * order.length, height: cell * order.length,
+      encoding: {
+        x: { field: 'a', type: 'nominal', sort: order, title: null, axis: { labelAngle: -45 } },
+        y: { field: 'b', type: 'nominal', sort: order, title: null },
+      },
+      layer: [
+        { mark: 'rect', encoding: { color: { field: 'r', type: 'quantitative', title: opts.label ?? 'r', scale: { domain: [-1, 1], scheme: 'redblue', reverse: true } } } },
+        { mark: { type: 'text', fontSize: 11 }, encoding: { text: { field: 'text' }, color: { condition: { test: 'abs(datum.r) > 0.6', value: 'white' }, value: 'black' } } },
+      ],
+    },
+  };
+}

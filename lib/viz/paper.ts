@@ -12,7 +12,7 @@ import { ROI_FILES } from '../data/rois.js';
 import { toMatrix, type MatrixInput } from '../core/matrix.js';
 import { meanFinite, summariseByRoi } from '../encoding/metrics.js';
 import { layerSelectorFigure, spaceSelectorFigure, scaleSelectorFigure, r2Figure, clusterFigure, perLayerFigures, imageGrid, comparePanel,
-  trainingCurves, type GridImage, type TrainingHistory } from './figures.js';
+  trainingCurves, roiSpreadChart, correlationHeatmap, type GridImage, type TrainingHistory, type SpreadRow } from './figures.js';
 import { type Flatmap, FlatmapError, flatmap, renderFlatmapPng, flatmapPlotly2d, isNoRoi, type PlotlyFlatmap } from './flatmap/index.js';
 import type { FlatLayout } from './layout.js';
 import { brain3dFigure, type Brain3dOptions, type Brain3dOverlayInput, type BrainSurfaces } from './brain3d.js';
@@ -350,4 +350,148 @@ export async function paperRoiScores(fits: Record<string, EncoderFitLike>, rois:
   const r = await renderVegaLite(spec, { format: 'png', scale: 2 });
   const png = palette(opts) ? await palettePng(r.data as Uint8Array) : (r.data as Uint8Array);
   return { name: `roi_${metric}`, title: spec.title, png, vegaLite: spec, rows };
+}
+
+// ------------------------------------------------------------------------------ across backbones and subjects
+
+/** Mean layer index per vertex `[N]` (0-based) from the layer selector `[N, L]`: sum over l of l p[n, l]. */
+export function meanLayerPerVertex(layer: MatrixInput, N: number, L?: number): Float32Array {
+  const m = toMatrix(layer, { rows: N, cols: L, what: 'meanLayerPerVertex: layer' });
+  const k = m.shape[1];
+  const out = new Float32Array(N);
+  for (let i = 0; i < N; i++) {
+    let s = 0, w = 0;
+    for (let l = 0; l < k; l++) { const p = m.data[i * k + l]!; s += l * p; w += p; }
+    out[i] = w > 0 ? s / w : NaN;
+  }
+  return out;
+}
+
+/** One fit's numbers per ROI (grouped as `roiSummaryRows` does): vertices, mean layer index (0-based), depth (index / (L - 1), 0 first layer .. 1 last), R², and the score when the fit has it. */
+export function roiLayerRows(fit: EncoderFitLike, rois: ArrayLike<string | null | undefined>): { roi: string; n: number; layer: number; depth: number; r2: number; score?: number }[] {
+  const N = rois.length;
+  checkLength(fit.r2, N, 'r2');
+  const L = toMatrix(fit.selectors.layer, { rows: N, cols: fit.layers?.length, what: 'roiLayerRows: selectors.layer' }).shape[1];
+  const layer = meanLayerPerVertex(fit.selectors.layer, N, L);
+  const depth = layer.map((v) => (L > 1 ? v / (L - 1) : 0));
+  const rows = roiSummaryRows({ layer, depth, r2: fit.r2, ...(fit.score ? { score: fit.score } : {}) }, rois);
+  return paperRoiOrder(rows.map((r) => r.roi)).map((roi) => rows.find((r) => r.roi === roi)!) as ReturnType<typeof roiLayerRows>;
+}
+
+/** ROI names in the paper's order: early visual areas (V1, V2, V3, hV4), then the category patches (faces, bodies, places, words); others after, as given. */
+export function paperRoiOrder(names: Iterable<string>): string[] {
+  const known = ['V1', 'V2', 'V3', 'hV4', ...['floc-faces', 'floc-bodies', 'floc-places', 'floc-words'].flatMap((f) => ROI_FILES[f]!.slice(1))];
+  const given = [...new Set(names)];
+  return [...known.filter((n) => given.includes(n)), ...given.filter((n) => !known.includes(n))];
+}
+
+/** A value of one backbone in one ROI of one subject (tidy rows, e.g. from a sweep's recorded tables). */
+export interface SubjectRoiValue {
+  backbone: string;
+  subject: string;
+  roi: string;
+  value: number;
+}
+
+/** Mean, sample sd, min and max over subjects per backbone and ROI (NaN values left out); ROIs in {@link paperRoiOrder}. */
+export function spreadAcrossSubjects(rows: SubjectRoiValue[]): SpreadRow[] {
+  const groups = new Map<string, number[]>();
+  for (const r of rows) {
+    if (!Number.isFinite(r.value)) continue;
+    const k = JSON.stringify([r.backbone, r.roi]);
+    groups.set(k, [...(groups.get(k) ?? []), r.value]);
+  }
+  const order = paperRoiOrder(rows.map((r) => r.roi));
+  const backbones = [...new Set(rows.map((r) => r.backbone))];
+  const out: SpreadRow[] = [];
+  for (const b of backbones) {
+    for (const roi of order) {
+      const v = groups.get(JSON.stringify([b, roi]));
+      if (!v?.length) continue;
+      const mean = v.reduce((s, x) => s + x, 0) / v.length;
+      const sd = v.length > 1 ? Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / (v.length - 1)) : NaN;
+      out.push({ group: b, roi, mean, sd, min: Math.min(...v), max: Math.max(...v), n: v.length });
+    }
+  }
+  return out;
+}
+
+const subjectValues = (rows: SubjectRoiValue[]) => rows.map((r) => ({ group: r.backbone, roi: r.roi, value: r.value, subject: r.subject }));
+
+async function vegaPng(spec: Record<string, unknown>): Promise<Uint8Array> {
+  const { renderVegaLite } = await import('../notebook/display.js');
+  return (await renderVegaLite(spec, { format: 'png', scale: 2 })).data as Uint8Array;
+}
+
+/**
+ * The paper's hierarchy plot: the mean layer depth per ROI (0 first layer .. 1 last, so backbones with different layer counts
+ * compare) for each backbone, early visual areas to category patches, with the spread across subjects (± sd, and each subject).
+ */
+export async function paperLayerHierarchy(rows: SubjectRoiValue[], opts: { title?: string; yTitle?: string } = {}): Promise<PaperFigure & { rows: SpreadRow[] }> {
+  if (!rows.length) throw new FlatmapError('paperLayerHierarchy: no rows; give { backbone, subject, roi, value } per ROI of each fit (roiLayerRows gives the depth)');
+  const spread = spreadAcrossSubjects(rows);
+  const title = opts.title ?? `Mean layer depth per ROI (spread over ${new Set(rows.map((r) => r.subject)).size} subjects)`;
+  const spec = roiSpreadChart(spread, { kind: 'line', yTitle: opts.yTitle ?? 'mean layer depth (0 first, 1 last layer)', title, roiOrder: paperRoiOrder(spread.map((r) => r.roi)), values: subjectValues(rows) });
+  return { name: 'layer_hierarchy', title, png: await vegaPng(spec), vegaLite: spec, rows: spread };
+}
+
+/** R² (or another score) per ROI per backbone as grouped bars, with the spread across subjects. */
+export async function paperRoiScoresAcrossSubjects(rows: SubjectRoiValue[], opts: { title?: string; yTitle?: string; name?: string } = {}): Promise<PaperFigure & { rows: SpreadRow[] }> {
+  if (!rows.length) throw new FlatmapError('paperRoiScoresAcrossSubjects: no rows; give { backbone, subject, roi, value } per ROI of each fit');
+  const spread = spreadAcrossSubjects(rows);
+  const title = opts.title ?? `Validation R² per ROI (spread over ${new Set(rows.map((r) => r.subject)).size} subjects)`;
+  const spec = roiSpreadChart(spread, { kind: 'bar', yTitle: opts.yTitle ?? 'mean validation R²', title, roiOrder: paperRoiOrder(spread.map((r) => r.roi)), values: subjectValues(rows) });
+  return { name: opts.name ?? 'roi_r2_across_subjects', title, png: await vegaPng(spec), vegaLite: spec, rows: spread };
+}
+
+/** A subject's per-vertex map and the ids of its vertices in a space shared by subjects (e.g. fsaverage index, rh offset by 163,842). */
+export interface SubjectMap {
+  values: ArrayLike<number>;
+  vertexIds: ArrayLike<number>;
+}
+
+/** Pearson r of two subjects' maps on the vertices both have (finite values only), and how many there were. */
+export function sharedVertexCorrelation(a: SubjectMap, b: SubjectMap): { r: number; n: number } {
+  if (a.values.length !== a.vertexIds.length || b.values.length !== b.vertexIds.length) throw new FlatmapError('sharedVertexCorrelation: each map needs one vertex id per value');
+  const at = new Map<number, number>();
+  for (let i = 0; i < b.vertexIds.length; i++) at.set(Number(b.vertexIds[i]), i);
+  const xs: number[] = [], ys: number[] = [];
+  for (let i = 0; i < a.vertexIds.length; i++) {
+    const j = at.get(Number(a.vertexIds[i]));
+    if (j === undefined) continue;
+    const x = a.values[i]!, y = b.values[j]!;
+    if (Number.isFinite(x) && Number.isFinite(y)) (xs.push(x), ys.push(y));
+  }
+  const n = xs.length;
+  if (n < 3) return { r: NaN, n };
+  const mx = xs.reduce((s, v) => s + v, 0) / n, my = ys.reduce((s, v) => s + v, 0) / n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) { const dx = xs[i]! - mx, dy = ys[i]! - my; sxy += dx * dy; sxx += dx * dx; syy += dy * dy; }
+  return { r: sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN, n };
+}
+
+/**
+ * Agreement between subjects: for each backbone, the correlation of every pair of subjects' selector maps (e.g. the mean
+ * layer depth per vertex) on their shared vertices, as heatmaps side by side; rows `{ backbone, a, b, r, n }` for every pair
+ * and the mean over pairs per backbone.
+ */
+export async function paperSubjectAgreement(maps: Record<string, Record<string, SubjectMap>>, opts: { title?: string; label?: string } = {}): Promise<PaperFigure & { rows: { backbone: string; a: string; b: string; r: number; n: number }[]; meanR: Record<string, number> }> {
+  const backbones = Object.keys(maps);
+  if (!backbones.length) throw new FlatmapError('paperSubjectAgreement: no backbones given');
+  const rows: { backbone: string; a: string; b: string; r: number; n: number }[] = [];
+  const meanR: Record<string, number> = {};
+  const subjects = [...new Set(backbones.flatMap((b) => Object.keys(maps[b]!)))];
+  for (const b of backbones) {
+    const subs = Object.keys(maps[b]!);
+    const pairs: number[] = [];
+    for (const sa of subs) for (const sb of subs) {
+      const c = sa === sb ? { r: 1, n: maps[b]![sa]!.values.length } : sharedVertexCorrelation(maps[b]![sa]!, maps[b]![sb]!);
+      rows.push({ backbone: b, a: sa, b: sb, ...c });
+      if (sa < sb && Number.isFinite(c.r)) pairs.push(c.r);
+    }
+    meanR[b] = pairs.length ? pairs.reduce((s, v) => s + v, 0) / pairs.length : NaN;
+  }
+  const title = opts.title ?? 'Agreement between subjects: correlation of the layer-selector maps';
+  const spec = correlationHeatmap(rows.map((r) => ({ panel: `${r.backbone} (mean r ${Number.isFinite(meanR[r.backbone]!) ? meanR[r.backbone]!.toFixed(2) : '—'})`, a: r.a, b: r.b, r: r.r })), { title, label: opts.label ?? 'Pearson r', order: subjects });
+  return { name: 'subject_agreement', title, png: await vegaPng(spec), vegaLite: spec, rows, meanR };
 }

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadSyntheticPipeline } from 'brainnet';
 import { readImage } from 'brainnet/io';
-import { runRegions, type SyntheticPipeline } from 'brainnet/braindive';
+import { EVAL_CATEGORIES, categoryCounts, categoryShare, fiveWayTable, formatFiveWay, runRegions, type SyntheticPipeline } from 'brainnet/braindive';
 
 describe('BrainDiVE runs on disk (synthetic world)', function () {
   this.timeout(300000);
@@ -58,5 +58,29 @@ describe('BrainDiVE runs on disk (synthetic world)', function () {
     const meta2 = JSON.parse(fs.readFileSync(path.join(out, 'PPA', '0001.json'), 'utf8'));
     assert.ok(Math.abs(meta2.activation - meta.activation) < 1e-3, `${meta2.activation} vs ${meta.activation}`);
     assert.ok(!fs.existsSync(path.join(out, '.brainnet.lock')), 'the lock is released');
+  });
+
+  it("the 5-way table: counts from the runs' probabilities, summed over blocks of seeds before the shares are taken", () => {
+    // the images written above: their classified categories
+    const probs = ['0000', '0001', '0002'].map((f) => JSON.parse(fs.readFileSync(path.join(out, 'PPA', `${f}.json`), 'utf8')).probs as number[]);
+    const c = categoryCounts(probs);
+    assert.equal(c.n, 3);
+    for (const cat of EVAL_CATEGORIES) assert.equal(c[cat] / 3, categoryShare(probs.flat(), 3, cat), cat);
+    assert.throws(() => categoryCounts([[0.5, 0.5]]), /expected 5 probabilities/);
+    // two blocks of one region (3 + 1 guided images) and their unguided sets: the shares of the sums, not the mean of shares
+    const table = fiveWayTable([
+      { region: 'PPA', condition: 'guided', places: 3, faces: 0, bodies: 0, words: 0, food: 0, n: 3 },
+      { region: 'PPA', condition: 'guided', places: 0, faces: 1, bodies: 0, words: 0, food: 0, n: 1 },
+      { region: 'PPA', condition: 'unguided', places: 1, faces: 1, bodies: 1, words: 1, food: 0, n: 4 },
+      { region: 'FFA', subject: 's2', condition: 'guided', faces: 2, n: 2 },
+    ]);
+    const ppa = table.find((r) => r.region === 'PPA')!;
+    assert.deepEqual([ppa.category, ppa.n, ppa.hit, ppa.baseline, ppa.guided.faces], ['places', 4, 0.75, 0.25, 0.25]);
+    const ffa = table.find((r) => r.region === 'FFA')!;
+    assert.deepEqual([ffa.subject, ffa.hit], ['s2', 1]);
+    assert.ok(Number.isNaN(ffa.baseline), 'no unguided images: no baseline');
+    const md = formatFiveWay(table).split('\n');
+    assert.equal(md[0], '| subject | region | n | faces | bodies | places | words | food |');
+    assert.equal(md[2], '|  | PPA | 4 | 25 % (25 %) | 0 % (25 %) | **75 % (25 %)** | 0 % (25 %) | 0 % (0 %) |');
   });
 });
