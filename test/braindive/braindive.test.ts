@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { initBackend, tf } from 'brainnet';
 import { ensureWasmDepthwiseGradients, depthwiseBackpropInput, depthwiseConv2dFrozen, pointwiseConv2d } from 'brainnet/compute';
 import { renderCategorisedSet } from 'brainnet/synthetic';
-import { builtinFeatureExtractor, builtinFeatureExtractorFor, layersExecutor, type FeatureExtractor } from 'brainnet/backbones';
+import { builtinFeatureExtractor, builtinFeatureExtractorFor, configValue, layersExecutor, loadNsfwjsModel, type FeatureExtractor } from 'brainnet/backbones';
 import { conv3x3, initParams, pixelUNetNHWC, countParams, DEFAULT_PIXEL_UNET, loadPixelDiffusion, saveParams } from 'brainnet/diffusion';
 import {
   cachedFeatures, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError,
@@ -140,6 +140,23 @@ describe('braindive', () => {
 
   it('MobileNetV2: the plain-op executor matches tfjs-layers, and gradients reach the image on this backend', async function () {
     this.timeout(120000);
+    // the executor against tfjs-layers' own forward pass, at out_relu (after the last ReLU6) and at an expanded ReLU6
+    // inside a block, on 2 images at 224^2: an uncapped ReLU differs by tens here
+    const model = await loadNsfwjsModel('mobilenetv2');
+    const xh = tf.randomUniform([2, 224, 224, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    for (const tap of ['block_3_expand_relu', 'out_relu']) {
+      const ref = tf.model({ inputs: model.inputs, outputs: model.getLayer(tap).output as tf.SymbolicTensor }).predict(xh) as tf.Tensor4D;
+      const ours = layersExecutor(model, tap)(xh);
+      const diff = tf.max(tf.abs(tf.sub(ours, ref))).dataSync()[0]!;
+      const top = tf.max(ref).dataSync()[0]!;
+      assert.ok(diff < 1e-3, `${tap}: max |executor - tfjs-layers| = ${diff}`);
+      assert.ok(top <= 6 + 1e-5, `${tap}: ReLU6 caps at 6, max ${top}`);
+      tf.dispose([ref, ours]);
+    }
+    assert.equal(configValue({ maxValue: 6 }, 'maxValue'), 6);
+    assert.equal(configValue({ max_value: 6 }, 'maxValue'), 6, 'Keras JSON keys are read too');
+    xh.dispose();
+    model.dispose();
     const fx = await builtinFeatureExtractor('mobilenetv2');
     const x = tf.randomUniform([1, 3, 64, 64], 0, 1, 'float32', 3) as tf.Tensor4D;
     const f = fx.features(x);
@@ -148,7 +165,6 @@ describe('braindive', () => {
     const g = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(fx.features(xx as tf.Tensor4D), tf.linspace(-1, 1, 1280))))(x);
     assert.deepEqual(g.shape, [1, 3, 64, 64]);
     assert.ok(tf.norm(g).dataSync()[0]! > 0);
-    void layersExecutor;
     fx.dispose();
   });
 
