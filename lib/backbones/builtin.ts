@@ -45,6 +45,9 @@ export const BUILTIN_BACKBONES: Record<BuiltinBackboneName, BuiltinSpec> = {
 export interface BuiltinBackboneOptions {
   /** Layers to tap instead of the documented defaults (any layer names of the Keras model). */
   layers?: string[];
+  /** Input side in pixels instead of the native 299 (InceptionV3) or 224 (MobileNetV2): the convolutional layers up to the
+   * last tap are rebuilt for it (same weights; smaller maps, fewer FLOPs). The backbone's name then ends in `@<size>`. */
+  inputSize?: number;
 }
 
 /** Options of {@link tfjsLayersBackbone}. */
@@ -117,7 +120,7 @@ export function tfjsLayersBackbone(model: tf.LayersModel, opts: TfjsLayersBackbo
 }
 
 /**
- * Loads a built-in offline backbone ('inceptionv3' 299^2 or 'mobilenetv2' 224^2) from nsfwjs@4's bundled
+ * Loads a built-in offline backbone ('inceptionv3' 299^2 or 'mobilenetv2' 224^2, or `inputSize` for a smaller input) from nsfwjs@4's bundled
  * weights, on the backend `initBackend()` picks (wasm here). Images: RGB on 0..1 (mean 0, std 1).
  */
 export async function loadBuiltinBackbone(which: BuiltinBackboneName, opts: BuiltinBackboneOptions = {}): Promise<Backbone> {
@@ -126,10 +129,12 @@ export async function loadBuiltinBackbone(which: BuiltinBackboneName, opts: Buil
     throw new BackboneError(`unknown built-in backbone '${which}'; choose one of ${Object.keys(BUILTIN_BACKBONES).join(', ')}, or load an ONNX model with loadOnnxBackbone.`);
   }
   await initBackend();
-  const model = await loadNsfwjsModel(which);
   const layers = opts.layers ?? spec.layers;
+  const native = opts.inputSize === undefined || opts.inputSize === spec.inputSize[0];
+  const model = native ? await loadNsfwjsModel(which) : await loadNsfwjsModel(which, { inputSize: opts.inputSize, upTo: layers });
+  const inputSize: [number, number] = native ? spec.inputSize : [opts.inputSize!, opts.inputSize!];
   try {
-    return tfjsLayersBackbone(model, { name: `${which}@nsfwjs4`, layers, inputSize: spec.inputSize, mean: [0, 0, 0], std: [1, 1, 1] });
+    return tfjsLayersBackbone(model, { name: `${which}@nsfwjs4${native ? '' : `@${inputSize[0]}`}`, layers, inputSize, mean: [0, 0, 0], std: [1, 1, 1] });
   } catch (e) {
     model.dispose();
     throw e;
