@@ -1,7 +1,7 @@
 /**
  * make-subject: writes a synthetic subject with known ground truth.
  *
- *   tsx data-prep/make-subject.ts --layout algonauts --size tiny|workshop|full --seed N --out DIR
+ *   tsx data-prep/make-subject.ts --layout algonauts --size tiny|workshop|full --seed N --out DIR [--world v3|v2] [--network inceptionv3|mobilenetv2]
  *   tsx data-prep/make-subject.ts --layout nsd --size tiny|workshop|full --seed N --out DIR [--sessions S]
  *
  * Prints progress with timings, the validation table, the stage timings and peak memory, and
@@ -21,7 +21,7 @@ function parseArgs(argv: string[]): Record<string, string> {
   return out;
 }
 
-const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N --out DIR [--sessions S (nsd)]';
+const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N --out DIR [--world v3|v2] [--network inceptionv3|mobilenetv2 (v3: the world\'s network, not the one you fit)] [--sessions S (nsd)]';
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -32,7 +32,11 @@ async function main(): Promise<void> {
   if (layout !== 'algonauts' && layout !== 'nsd') throw new Error(`make-subject: layout must be 'algonauts' or 'nsd', got '${layout}'\n${USAGE}`);
   if (!['tiny', 'workshop', 'full'].includes(size)) throw new Error(`make-subject: --size must be tiny, workshop or full, got '${size}'\n${USAGE}`);
   if (!Number.isInteger(seed)) throw new Error(`make-subject: --seed must be an integer, got '${args.seed}'`);
-  console.log(`make-subject: ${layout} ${size}, seed ${seed} -> ${args.out}`);
+  const world = (args.world ?? 'v3') as 'v2' | 'v3';
+  if (world !== 'v2' && world !== 'v3') throw new Error(`make-subject: --world must be v2 or v3, got '${world}'\n${USAGE}`);
+  const network = (args.network ?? 'inceptionv3') as 'inceptionv3' | 'mobilenetv2';
+  if (network !== 'inceptionv3' && network !== 'mobilenetv2') throw new Error(`make-subject: --network must be inceptionv3 or mobilenetv2, got '${network}'\n${USAGE}`);
+  console.log(`make-subject: ${layout} ${size}, seed ${seed}, world ${world}${world === 'v3' ? ` (${network})` : ''} -> ${args.out}`);
   let last = 0;
   if (layout === 'nsd') {
     const sessions = args.sessions === undefined ? undefined : Number(args.sessions);
@@ -51,7 +55,7 @@ async function main(): Promise<void> {
     return;
   }
   const res = await makeAlgonautsSubject({
-    size, seed, out: args.out,
+    size, seed, out: args.out, world, network,
     onProgress: (stage, done, total, ms) => {
       if (stage === 'images' && done < total && ms - last < 2000) return;
       last = ms;

@@ -10,3 +10,7 @@ export * from './nsd.js';
 export * from './categorised.js';
 export * from './localiser.js';
 export * from './recovery.js';
+export * from './world.js';
+export * from './world-v3.js';
+export * from './soc.js';
+export * from './noise.js';

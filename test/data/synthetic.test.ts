@@ -134,8 +134,8 @@ describe('synthetic Algonauts subject (tiny) through the real-data loader', () =
 
   it('same seed, same bytes', async () => {
     const a = path.join(tmp, 'det-a'), b = path.join(tmp, 'det-b');
-    await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: a, train: 24, test: 3 });
-    await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: b, train: 24, test: 3 });
+    await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: a, train: 24, test: 3, world: 'v2' });
+    await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: b, train: 24, test: 3, world: 'v2' });
     const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)).map((f) => path.join(e.name, f)) : [e.name])).sort();
     const files = walk(a);
     assert.deepEqual(walk(b), files);
@@ -146,7 +146,7 @@ describe('synthetic Algonauts subject (tiny) through the real-data loader', () =
 describe('loadAlgonautsSubject: bad input', () => {
   const base = path.join(tmp, 'small');
   const copy = (name: string) => { const d = path.join(tmp, name); fs.cpSync(base, d, { recursive: true }); return d; };
-  before(async () => { await makeAlgonautsSubject({ size: 'tiny', seed: 4, out: base, train: 20, test: 2 }); });
+  before(async () => { await makeAlgonautsSubject({ size: 'tiny', seed: 4, out: base, train: 20, test: 2, world: 'v2' }); });
 
   it('missing training_fmri file', async () => {
     const d = copy('no-fmri');
