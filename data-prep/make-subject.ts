@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   if (layout === 'nsd') {
     const sessions = args.sessions === undefined ? undefined : Number(args.sessions);
     const r = await makeNsdSubject({
-      size, seed, out: args.out, sessions,
+      size, seed, out: args.out, sessions, world, network,
       onProgress: (stage, done, total, ms) => {
         if (done < total && ms - last < 2000) return;
         last = ms;
