@@ -47,12 +47,35 @@ let current: Promise<BackendChoice> | null = null;
 /** Chooses and activates a backend once; later calls return the same choice. */
 export function initBackend(opts: InitBackendOptions = {}): Promise<BackendChoice> {
   if (!current) {
-    current = chooseBackend(opts).catch((e) => {
+    current = withoutRethrowHandlers(() => chooseBackend(opts)).catch((e) => {
       current = null;
       throw e;
     });
   }
   return current;
+}
+
+const PROCESS_ERROR_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * Runs `start` (which loads backends) and then removes the process handlers it added that only rethrow. Emscripten's
+ * Node glue in tfjs-backend-wasm installs `uncaughtException` and `unhandledRejection` handlers that rethrow the error
+ * from inside its one-line minified source, so Node printed about 39 KB of that line before the message of any
+ * uncaught error in a script that loaded the wasm backend. Without them Node reports the error as usual.
+ */
+async function withoutRethrowHandlers<T>(start: () => Promise<T>): Promise<T> {
+  // (both events' listeners take one argument; typed through one of them)
+  const listeners = (e: string) => process.listeners(e as 'uncaughtException');
+  const before = PROCESS_ERROR_EVENTS.map((e) => new Set(listeners(e)));
+  try {
+    return await start();
+  } finally {
+    PROCESS_ERROR_EVENTS.forEach((e, i) => {
+      for (const l of listeners(e)) {
+        if (!before[i]!.has(l) && /\bthrow\b/.test(String(l))) process.removeListener(e as 'uncaughtException', l);
+      }
+    });
+  }
 }
 
 /** Forgets the cached choice so that the next `initBackend` chooses again (tests only). */

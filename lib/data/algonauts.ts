@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileFormatError } from '../io/errors.js';
+import { checkInputFile } from '../io/input.js';
 import { openNpy, readNpy, readNpyHeader } from '../io/npy.js';
 import { readImage, type RgbImage } from '../io/image.js';
 import { readGiftiSurface } from '../io/gifti.js';
@@ -24,15 +25,60 @@ import { toFloat32, type NDArray } from '../io/ndarray.js';
 import { ALGONAUTS_ROI_LABELS, FSAVERAGE_N, type Hemi } from './rois.js';
 import { Rng } from '../core/rng.js';
 
-/** What to do with NaN or Inf in the fMRI: throw (default), replace with 0, or drop the affected vertices. */
-export type NanPolicy = 'error' | 'zero' | 'drop-vertices';
+/**
+ * What to do with NaN or Inf in the training fMRI. The damage comes in three shapes, told apart and reported
+ * separately: a row that is non-finite in every vertex is a missing image, a column that is non-finite in every
+ * image a dead vertex, and the rest are scattered values.
+ * - 'error' (default): throw, saying which shapes were found and which policy fits them;
+ * - 'drop': match the damage: leave out the images of the all-NaN rows (from both hemispheres), then the vertices
+ *   that still hold a non-finite value (the dead ones and those with scattered values);
+ * - 'drop-images': leave out every image whose row holds a non-finite value in either hemisphere;
+ * - 'drop-vertices': leave out every vertex whose column holds a non-finite value;
+ * - 'zero': replace every non-finite value with 0 (the report counts the values, images and vertices touched).
+ * A policy that would drop more than `maxDropFraction` of a hemisphere's vertices, or of the images, is an error.
+ */
+export type NanPolicy = 'error' | 'zero' | 'drop' | 'drop-images' | 'drop-vertices';
+
+/** What the NaN/Inf check found in one hemisphere's training fMRI [images, vertices], and what the policy did there. */
+export interface HemiNanReport {
+  /** Non-finite values found. */
+  count: number;
+  /** Rows non-finite in every vertex (missing images). */
+  emptyRows: number;
+  /** Columns non-finite in every image (dead vertices). */
+  emptyColumns: number;
+  /** Non-finite values outside those rows and columns (scattered), and the columns that hold them. */
+  scattered: number;
+  scatteredVertices: number;
+  /** Rows (images) that hold at least one non-finite value. */
+  images: number;
+  /** Columns (vertices) that hold at least one non-finite value. */
+  vertices: number;
+  /** The first few (row, column) places, rows as in the file. */
+  first: [number, number][];
+  /** Vertices the policy left out of this hemisphere. */
+  droppedVertices: number;
+  /** Values the policy set to 0 ('zero'). */
+  zeroed: number;
+}
+
+/** What the NaN/Inf policy found and did at load (memory mode; stream mode checks each read instead). */
+export interface NanReport extends Record<Hemi, HemiNanReport> {
+  policy: NanPolicy;
+  /** Rows of the fMRI files (0-based) whose images were left out, ascending; `trainImagePaths` and `fmri` skip them. */
+  droppedImages: number[];
+  /** One line that says what was found and done, e.g. for a log. */
+  summary: string;
+}
 
 /** Options of `loadAlgonautsSubject`. */
 export interface AlgonautsOptions {
   /** 'memory' (default) reads both fMRI files at load; 'stream' reads rows on demand. */
   fmri?: 'memory' | 'stream';
-  /** NaN/Inf handling (memory mode; stream mode supports 'error' and 'zero' per read). Default 'error'. */
+  /** NaN/Inf handling (see {@link NanPolicy}; stream mode supports 'error' and 'zero', per read). Default 'error'. */
   nanPolicy?: NanPolicy;
+  /** The largest share of a hemisphere's vertices, or of the training images, that a drop policy may leave out (default 0.1); above it the load fails. Pass 1 to allow any. */
+  maxDropFraction?: number;
   /** Optional nsdgeneral masks, one .npy per hemisphere: fsaverage space ([163842]) or challenge space; non-zero = keep. */
   nsdgeneral?: { lh: string; rh: string };
   /** fsaverage sphere per hemisphere (FreeSurfer binary or .gii); default DIR/surfaces/{hemi}.sphere. */
@@ -68,8 +114,8 @@ export interface AlgonautsSubject {
   coordinates(): Promise<Float32Array>;
   /** Seeded train/validation split of the training rows (default 841/9841 validation). */
   split(opts?: { seed?: number; valFraction?: number }): { train: Int32Array; val: Int32Array };
-  /** NaN/Inf found at load (memory mode): count and the first few (row, column) places. */
-  nanReport: Record<Hemi, { count: number; vertices: number; first: [number, number][] }>;
+  /** What the NaN/Inf policy found (per hemisphere: missing images, dead vertices, scattered values) and did (memory mode). */
+  nanReport: NanReport;
 }
 
 const HEMIS: Hemi[] = ['lh', 'rh'];
@@ -78,16 +124,22 @@ const HEMIS: Hemi[] = ['lh', 'rh'];
 export async function loadAlgonautsSubject(dir: string, opts: AlgonautsOptions = {}): Promise<AlgonautsSubject> {
   const root = path.resolve(dir);
   const nanPolicy = opts.nanPolicy ?? 'error';
+  const memory = (opts.fmri ?? 'memory') === 'memory';
+  checkNanOptions(nanPolicy, { memory, maxDropFraction: opts.maxDropFraction });
   // 1. images (sorted names = fMRI row order)
-  const trainImagePaths = listPngs(path.join(root, 'training_split/training_images'));
-  const testImagePaths = listPngs(path.join(root, 'test_split/test_images'));
-  const nTrain = trainImagePaths.length;
+  const allTrainImages = listImages(root, 'training_split/training_images');
+  const testImagePaths = listImages(root, 'test_split/test_images');
   // 2. fMRI headers: dtype, shape, one row per training image; their columns are the challenge vertices
-  const cols = await readFmriColumns(root, nTrain);
+  const cols = await readFmriColumns(root, allTrainImages.length);
   // 3. challenge vertices in fsaverage space
   const challengeFs = await readChallengeVertices(root, cols);
-  // 4. fMRI values (memory mode) under the NaN/Inf policy
-  const { full, nanReport, drop } = (opts.fmri ?? 'memory') === 'memory' ? await readFmriInMemory(root, cols, nanPolicy) : notReadYet();
+  // 4. fMRI values (memory mode) under the NaN/Inf policy, which may leave out images (rows) and vertices (columns)
+  const { full, nanReport, drop } = memory
+    ? await readFmriInMemory(root, cols, { policy: nanPolicy, maxDropFraction: opts.maxDropFraction ?? 0.1 })
+    : notReadYet(nanPolicy);
+  const dropped = new Set(nanReport.droppedImages);
+  const trainImagePaths = allTrainImages.filter((_, i) => !dropped.has(i));
+  const nTrain = trainImagePaths.length;
   // 5. vertex selection: nsdgeneral and dropped vertices
   const challengeIndex = await selectVertices({ cols, challengeFs, nsdgeneral: opts.nsdgeneral, drop });
   const fsIndex = { lh: Int32Array.from(challengeIndex.lh, (k) => challengeFs.lh[k]!), rh: Int32Array.from(challengeIndex.rh, (k) => challengeFs.rh[k]!) };
@@ -97,7 +149,8 @@ export async function loadAlgonautsSubject(dir: string, opts: AlgonautsOptions =
   const { roiNames, roiMask } = roiMaskReader(root, readRoiLabels(root), fsIndex);
   return {
     dir: root, trainImagePaths, testImagePaths, vertexCount, fsIndex, challengeIndex,
-    trainImage: imageAt(trainImagePaths, 'trainImage'), testImage: imageAt(testImagePaths, 'testImage'),
+    trainImage: imageAt(trainImagePaths, path.join(root, 'training_split/training_images'), 'trainImage'),
+    testImage: imageAt(testImagePaths, path.join(root, 'test_split/test_images'), 'testImage'),
     fmriRows, fmri: (h: Hemi) => fmriRows(h, 0, nTrain), roiNames, roiMask,
     coordinates: () => readCoordinates({ root, fsIndex, sphere: opts.sphere, hemiOffset: opts.hemiOffset }),
     split: (o = {}) => seededSplit(nTrain, o),
@@ -107,8 +160,17 @@ export async function loadAlgonautsSubject(dir: string, opts: AlgonautsOptions =
 
 const fmriPath = (root: string, h: Hemi) => path.join(root, 'training_split/training_fmri', `${h}_training_fmri.npy`);
 
-function listPngs(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
+/** The images of `rel` (a folder of the subject), sorted by name; a missing folder is an error (an empty one is not). */
+function listImages(root: string, rel: string): string[] {
+  const dir = path.join(root, rel);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    const top = rel.split('/')[0]!;
+    const isSubject = fs.existsSync(root) && fs.statSync(root).isDirectory();
+    throw new FileFormatError(dir, `the folder ${rel}/ of an Algonauts subject`,
+      fs.existsSync(dir) ? 'a file' : !isSubject ? `${root} is not a folder` : fs.existsSync(path.join(root, top)) ? 'no such folder' : `no ${top}/ folder in ${root}`,
+      isSubject ? `Copy ${top}/ from the release into the subject folder (or make a subject with make-subject).`
+        : 'Point loadAlgonautsSubject at a subject folder (e.g. .../subj01) that holds training_split/ and test_split/, or generate one with make-subject.');
+  }
   return fs.readdirSync(dir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().map((f) => path.join(dir, f));
 }
 
@@ -116,6 +178,9 @@ async function readMaskNpy(file: string, what: string): Promise<Float32Array> {
   if (!fs.existsSync(file)) throw new FileFormatError(file, what, 'no such file', 'Check the subject folder (roi_masks/) or the path given.');
   const a = await readNpy(file);
   if (a.shape.length !== 1) throw new FileFormatError(file, `a 1-D ${what}`, `shape [${a.shape.join(', ')}]`);
+  if (a.dtype === 'complex64' || a.dtype === 'complex128') {
+    throw new FileFormatError(file, `a real (integer, float or bool) ${what}`, `dtype ${a.dtype}`, 'Save the real part as integers, e.g. np.save(path, a.real.astype(np.int32)).');
+  }
   return toFloat32(a);
 }
 
@@ -149,60 +214,195 @@ async function readChallengeVertices(root: string, cols: Record<Hemi, number>): 
   return challengeFs;
 }
 
-type NanReport = AlgonautsSubject['nanReport'][Hemi];
-/** The training fMRI as loaded: whole per hemisphere (memory mode), what the NaN/Inf check found, and the challenge columns to leave out. */
-type LoadedFmri = { full: Partial<Record<Hemi, Float32Array>>; nanReport: Record<Hemi, NanReport>; drop: Record<Hemi, Uint8Array | undefined> };
+/** The training fMRI as loaded: whole per hemisphere (memory mode, dropped images already left out), the report, and the challenge columns to leave out. */
+type LoadedFmri = { full: Partial<Record<Hemi, Float32Array>>; nanReport: NanReport; drop: Record<Hemi, Uint8Array | undefined> };
 
-/** Memory mode: both hemispheres' training fMRI [nTrain, columns] under the NaN/Inf policy (lh first: an lh error stops before rh is read). */
-async function readFmriInMemory(root: string, cols: Record<Hemi, number>, policy: NanPolicy): Promise<LoadedFmri> {
-  const loaded = notReadYet();
-  for (const h of HEMIS) {
-    const d = toFloat32(await readNpy(fmriPath(root, h)));
-    const found = applyNanPolicy(d, { file: fmriPath(root, h), columns: cols[h], policy });
-    loaded.nanReport[h] = found.report;
-    loaded.drop[h] = found.drop;
-    loaded.full[h] = d;
-  }
-  return loaded;
+/** Memory mode: both hemispheres' training fMRI [nTrain, columns], read whole, then the NaN/Inf policy over both at once. */
+async function readFmriInMemory(root: string, cols: Record<Hemi, number>, o: { policy: NanPolicy; maxDropFraction: number }): Promise<LoadedFmri> {
+  const data = {} as Record<Hemi, Float32Array>;
+  for (const h of HEMIS) data[h] = toFloat32(await readNpy(fmriPath(root, h)));
+  const found = applyNanPolicy(data, { files: { lh: fmriPath(root, 'lh'), rh: fmriPath(root, 'rh') }, cols, ...o });
+  return { full: found.data, nanReport: found.report, drop: found.drop };
 }
 
-/** Stream mode: nothing read at load, no NaN/Inf found, no column dropped. */
-function notReadYet(): LoadedFmri {
-  const none = (): NanReport => ({ count: 0, vertices: 0, first: [] });
-  return { full: {}, nanReport: { lh: none(), rh: none() }, drop: { lh: undefined, rh: undefined } };
+/** Stream mode: nothing read at load, no NaN/Inf found, nothing dropped. */
+function notReadYet(policy: NanPolicy): LoadedFmri {
+  const none = (): HemiNanReport => ({ count: 0, emptyRows: 0, emptyColumns: 0, scattered: 0, scatteredVertices: 0, images: 0, vertices: 0, first: [], droppedVertices: 0, zeroed: 0 });
+  return { full: {}, nanReport: { policy, lh: none(), rh: none(), droppedImages: [], summary: 'not checked at load (stream mode checks each read)' }, drop: { lh: undefined, rh: undefined } };
 }
 
 // --- The NaN/Inf policy: the one place that decides what a non-finite fMRI value does. ---
 
-/**
- * The policy on one hemisphere's whole training fMRI d [rows, columns] (memory mode): counts the non-finite values and
- * the columns that hold them; 'error' throws, 'zero' replaces them with 0 in place, 'drop-vertices' returns those columns
- * as `drop` for the vertex selection to leave out.
- */
-function applyNanPolicy(d: Float32Array, o: { file: string; columns: number; policy: NanPolicy }): { report: NanReport; drop?: Uint8Array } {
-  const n = o.columns;
-  const report: NanReport = { count: 0, vertices: 0, first: [] };
-  const bad = new Uint8Array(n);
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) {
-      report.count++;
-      if (report.first.length < 5) report.first.push([Math.floor(i / n), i % n]);
-      bad[i % n] = 1;
-      if (o.policy === 'zero') d[i] = 0;
-    }
+/** Refuses option combinations that cannot work, before anything is read. */
+function checkNanOptions(policy: NanPolicy, o: { memory: boolean; maxDropFraction?: number }): void {
+  const policies: NanPolicy[] = ['error', 'zero', 'drop', 'drop-images', 'drop-vertices'];
+  if (!policies.includes(policy)) throw new RangeError(`loadAlgonautsSubject: nanPolicy must be one of ${policies.join(', ')}; got '${policy}'.`);
+  if (!o.memory && policy !== 'error' && policy !== 'zero') {
+    throw new RangeError(`loadAlgonautsSubject: nanPolicy '${policy}' needs fmri: 'memory' (stream mode reads rows on demand, so it can only 'error' or 'zero').`);
   }
-  report.vertices = bad.reduce((s, v) => s + v, 0);
-  if (report.count > 0 && o.policy === 'error') {
-    throw new FileFormatError(o.file, 'finite values', `${report.count} NaN/Inf values in ${report.vertices} vertices (first at row, column ${report.first.map((p) => `(${p[0]}, ${p[1]})`).join(', ')})`, "Pass nanPolicy: 'zero' to replace them with 0, or 'drop-vertices' to leave those vertices out.");
-  }
-  return { report, drop: o.policy === 'drop-vertices' ? bad : undefined };
+  const f = o.maxDropFraction;
+  if (f !== undefined && !(f >= 0 && f <= 1)) throw new RangeError(`loadAlgonautsSubject: maxDropFraction must be in [0, 1]; got ${f}.`);
 }
 
-/** The policy on fMRI rows [start, end) read on demand (stream mode): 'zero' replaces non-finite values with 0 in place; any other policy throws. */
+/** Where the non-finite values of one hemisphere's d [rows, n] are: per row and per column counts, and the first few places. */
+function scanNonFinite(d: Float32Array, n: number): { rowBad: Int32Array; colBad: Int32Array; count: number; first: [number, number][] } {
+  const rows = n ? d.length / n : 0;
+  const rowBad = new Int32Array(rows), colBad = new Int32Array(n);
+  const first: [number, number][] = [];
+  let count = 0;
+  for (let i = 0; i < d.length; i++) {
+    if (Number.isFinite(d[i]!)) continue;
+    const r = Math.floor(i / n), c = i % n;
+    count++;
+    rowBad[r]!++;
+    colBad[c]!++;
+    if (first.length < 5) first.push([r, c]);
+  }
+  return { rowBad, colBad, count, first };
+}
+
+/** The non-finite values of d [rows, n] outside its all-non-finite rows and columns, and the columns that hold them. */
+function scatteredOf(d: Float32Array, n: number, s: { rowBad: Int32Array; colBad: Int32Array; count: number }): { scattered: number; scatteredVertices: number } {
+  const rows = s.rowBad.length;
+  let scattered = 0;
+  const cols = new Uint8Array(n);
+  if (s.count === 0) return { scattered: 0, scatteredVertices: 0 };
+  for (let r = 0; r < rows; r++) {
+    if (s.rowBad[r] === 0 || s.rowBad[r] === n) continue;
+    for (let c = 0; c < n; c++) {
+      if (s.colBad[c] !== rows && !Number.isFinite(d[r * n + c]!)) { scattered++; cols[c] = 1; }
+    }
+  }
+  return { scattered, scatteredVertices: cols.reduce((k, v) => k + v, 0) };
+}
+
+/** The rows of d [rows, n] that are not in `drop` (sorted), as a new array [rows - drop.length, n]. */
+function withoutRows(d: Float32Array, n: number, drop: number[]): Float32Array {
+  if (!drop.length) return d;
+  const skip = new Set(drop);
+  const rows = d.length / n;
+  const out = new Float32Array((rows - drop.length) * n);
+  for (let r = 0, k = 0; r < rows; r++) if (!skip.has(r)) out.set(d.subarray(r * n, (r + 1) * n), (k++) * n);
+  return out;
+}
+
+/** `what` for the first `k` indices of a list, e.g. "rows 3, 17, 40 and 2 more". */
+function some(what: string, idx: number[], k = 5): string {
+  return `${what}${idx.length === 1 ? '' : 's'} ${idx.slice(0, k).join(', ')}${idx.length > k ? ` and ${idx.length - k} more` : ''}`;
+}
+
+/** The damage of one hemisphere in words: missing images, dead vertices, scattered values. */
+function describeDamage(r: HemiNanReport, rows: number, n: number): string {
+  const parts: string[] = [];
+  if (r.emptyRows) parts.push(`${r.emptyRows} of ${rows} rows entirely NaN/Inf (missing images)`);
+  if (r.emptyColumns) parts.push(`${r.emptyColumns} of ${n} columns entirely NaN/Inf (dead vertices)`);
+  if (r.scattered > 0) parts.push(`${r.scattered} scattered value${r.scattered === 1 ? '' : 's'} in ${r.scatteredVertices} vertices`);
+  return `${r.count} NaN/Inf values: ${parts.join('; ')} (first at row, column ${r.first.map((p) => `(${p[0]}, ${p[1]})`).join(', ')})`;
+}
+
+/** The policy that fits the damage found, for the error's fix. */
+function fittingPolicy(r: HemiNanReport): string {
+  if (r.emptyRows && !r.emptyColumns && !r.scattered) return "nanPolicy: 'drop-images' (or 'drop') leaves those images out";
+  if (!r.emptyRows) return "nanPolicy: 'drop-vertices' (or 'drop') leaves those vertices out, 'zero' sets the values to 0";
+  return "nanPolicy: 'drop' leaves out the missing images and then the vertices that still hold NaN/Inf";
+}
+
+/**
+ * The policy over both hemispheres' whole training fMRI (memory mode): counts the non-finite values, the rows and
+ * columns that hold them and the rows and columns made only of them; then throws ('error', or a drop above
+ * `maxDropFraction`), zeroes them ('zero'), or chooses the images (rows, in both hemispheres) and the vertices
+ * (columns, per hemisphere) to leave out. Returns the data with the dropped rows removed and the columns to drop.
+ */
+function applyNanPolicy(data: Record<Hemi, Float32Array>, o: { files: Record<Hemi, string>; cols: Record<Hemi, number>; policy: NanPolicy; maxDropFraction: number }): { data: Record<Hemi, Float32Array>; report: NanReport; drop: Record<Hemi, Uint8Array | undefined> } {
+  // 1. what is where
+  const scan = {} as Record<Hemi, ReturnType<typeof scanNonFinite>>;
+  const report = { policy: o.policy, droppedImages: [] as number[], summary: '' } as NanReport;
+  let rows = 0;
+  for (const h of HEMIS) {
+    const n = o.cols[h];
+    const s = scanNonFinite(data[h], n);
+    rows = n ? data[h].length / n : 0;
+    scan[h] = s;
+    report[h] = {
+      count: s.count, first: s.first, droppedVertices: 0, zeroed: 0,
+      emptyRows: s.rowBad.reduce((k, v) => k + (n > 0 && v === n ? 1 : 0), 0),
+      emptyColumns: s.colBad.reduce((k, v) => k + (rows > 0 && v === rows ? 1 : 0), 0),
+      images: s.rowBad.reduce((k, v) => k + (v > 0 ? 1 : 0), 0),
+      vertices: s.colBad.reduce((k, v) => k + (v > 0 ? 1 : 0), 0),
+      ...scatteredOf(data[h], n, s),
+    };
+  }
+  const drop: Record<Hemi, Uint8Array | undefined> = { lh: undefined, rh: undefined };
+  const damaged = HEMIS.filter((h) => report[h].count > 0);
+  if (!damaged.length) {
+    report.summary = 'no NaN/Inf in the training fMRI';
+    return { data, report, drop };
+  }
+  // 2. 'error' and 'zero'
+  if (o.policy === 'error') {
+    const h = damaged[0]!;
+    throw new FileFormatError(o.files[h], 'finite values', describeDamage(report[h], rows, o.cols[h]), `Pass ${fittingPolicy(report[h])}.`);
+  }
+  if (o.policy === 'zero') {
+    for (const h of damaged) {
+      const d = data[h];
+      for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) d[i] = 0;
+      report[h].zeroed = report[h].count;
+    }
+    report.summary = damaged.map((h) => `${h}: ${report[h].zeroed} NaN/Inf values set to 0 in ${report[h].images} images and ${report[h].vertices} vertices (${report[h].emptyRows} whole images, ${report[h].emptyColumns} whole vertices)`).join('; ');
+    return { data, report, drop };
+  }
+  // 3. the images to leave out (rows, the same in both hemispheres)
+  const dropRows = new Set<number>();
+  for (const h of damaged) {
+    const n = o.cols[h];
+    scan[h].rowBad.forEach((v, r) => {
+      if (o.policy === 'drop-images' ? v > 0 : o.policy === 'drop' ? v === n : false) dropRows.add(r);
+    });
+  }
+  report.droppedImages = [...dropRows].sort((a, b) => a - b);
+  if (report.droppedImages.length > o.maxDropFraction * rows) {
+    const h = damaged[0]!;
+    throw new FileFormatError(o.files[h], `at most ${Math.floor(o.maxDropFraction * rows)} of ${rows} images (maxDropFraction ${o.maxDropFraction}) to leave out under nanPolicy '${o.policy}'`,
+      `${report.droppedImages.length} images with NaN/Inf (${some('row', report.droppedImages)}); ${describeDamage(report[h], rows, o.cols[h])}`,
+      damaged.every((g) => report[g].vertices <= o.maxDropFraction * o.cols[g])
+        ? `The NaN/Inf are in ${damaged.map((g) => `${report[g].vertices} ${g}`).join(' and ')} vertices: nanPolicy 'drop-vertices' leaves those out instead. Or pass a larger maxDropFraction.`
+        : 'Pass a larger maxDropFraction to allow it, or repair the file.');
+  }
+  // 4. the vertices to leave out (columns, per hemisphere): those with a non-finite value in a kept row
+  for (const h of damaged) {
+    const n = o.cols[h];
+    const bad = new Uint8Array(n);
+    if (o.policy !== 'drop-images') {
+      const d = data[h];
+      for (let r = 0; r < rows; r++) {
+        if (dropRows.has(r) || scan[h].rowBad[r] === 0) continue;
+        for (let c = 0; c < n; c++) if (!Number.isFinite(d[r * n + c]!)) bad[c] = 1;
+      }
+    }
+    const k = bad.reduce((s, v) => s + v, 0);
+    if (k > o.maxDropFraction * n) {
+      const whole = report[h].emptyRows;
+      throw new FileFormatError(o.files[h], `at most ${Math.floor(o.maxDropFraction * n)} of ${n} vertices (maxDropFraction ${o.maxDropFraction}) to leave out under nanPolicy '${o.policy}'`,
+        `${k} vertices with NaN/Inf; ${describeDamage(report[h], rows, n)}`,
+        whole ? `${whole === 1 ? 'A row' : `${whole} rows`} entirely NaN/Inf ${whole === 1 ? 'is a missing image' : 'are missing images'}, not ${k} bad vertices: nanPolicy 'drop' (or 'drop-images') leaves the image${whole === 1 ? '' : 's'} out.`
+          : "Pass a larger maxDropFraction to allow it, nanPolicy 'zero' to keep the vertices, or repair the file.");
+    }
+    drop[h] = k ? bad : undefined;
+    report[h].droppedVertices = k;
+  }
+  // 5. the data without the dropped rows
+  const out = { lh: withoutRows(data.lh, o.cols.lh, report.droppedImages), rh: withoutRows(data.rh, o.cols.rh, report.droppedImages) };
+  report.summary = `nanPolicy '${o.policy}': ${report.droppedImages.length} images left out (${report.droppedImages.length ? some('row', report.droppedImages) : 'none'}), `
+    + HEMIS.map((h) => `${h} ${report[h].droppedVertices} of ${o.cols[h]} vertices left out`).join(', ');
+  return { data: out, report, drop };
+}
+
+/** The policy on fMRI rows [start, end) read on demand (stream mode): 'zero' replaces non-finite values with 0 in place; 'error' throws. */
 function applyNanPolicyToRows(d: Float32Array, o: { file: string; start: number; end: number; policy: NanPolicy }): void {
   let count = 0;
   for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) { count++; d[i] = 0; }
-  if (count > 0 && o.policy !== 'zero') throw new FileFormatError(o.file, `finite values in rows ${o.start}..${o.end - 1}`, `${count} NaN/Inf values`, "Pass nanPolicy: 'zero' (stream mode cannot drop vertices), or load with fmri: 'memory'.");
+  if (count > 0 && o.policy !== 'zero') throw new FileFormatError(o.file, `finite values in rows ${o.start}..${o.end - 1}`, `${count} NaN/Inf values`, "Pass nanPolicy: 'zero' (stream mode cannot drop images or vertices), or load with fmri: 'memory' and nanPolicy 'drop'.");
 }
 
 // --- Vertex selection, fMRI reads, ROI masks, coordinates, split. ---
@@ -261,14 +461,30 @@ function readRoiLabels(root: string): Record<string, string[]> {
   const labelTable: Record<string, string[]> = {};
   for (const file of Object.keys(ALGONAUTS_ROI_LABELS)) {
     const j = path.join(root, 'roi_masks', `mapping_${file}.json`);
-    if (fs.existsSync(j)) {
-      const obj = JSON.parse(fs.readFileSync(j, 'utf8')) as Record<string, string>;
-      const arr: string[] = [];
-      for (const [k, v] of Object.entries(obj)) arr[Number(k)] = v;
-      labelTable[file] = arr;
-    } else labelTable[file] = ALGONAUTS_ROI_LABELS[file]!;
+    labelTable[file] = fs.existsSync(j) ? readMappingJson(j) : ALGONAUTS_ROI_LABELS[file]!;
   }
   return labelTable;
+}
+
+/** A mapping_<file>.json: an object of label value (a whole number as text) to label name, e.g. {"0": "Unknown", "1": "OFA"}. */
+function readMappingJson(file: string): string[] {
+  const expected = 'a JSON object of label value to ROI name, e.g. {"0": "Unknown", "1": "OFA"}';
+  const fix = 'Re-write it with json.dump({int(k): name for k, name in mapping.items()}, f), or delete it to use the published Algonauts labels.';
+  checkInputFile(file, 'JSON');
+  let obj: unknown;
+  try {
+    obj = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new FileFormatError(file, expected, `text that is not JSON (${(e as Error).message})`, fix);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new FileFormatError(file, expected, Array.isArray(obj) ? 'a JSON array' : `a JSON ${obj === null ? 'null' : typeof obj}`, fix);
+  const arr: string[] = [];
+  for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
+    if (!/^\d+$/.test(k)) throw new FileFormatError(file, expected, `the key ${JSON.stringify(k)}, which is not a label value`, fix);
+    if (typeof v !== 'string') throw new FileFormatError(file, expected, `${JSON.stringify(v)} as the name of label ${k}`, fix);
+    arr[Number(k)] = v;
+  }
+  return arr;
 }
 
 /** `roiNames()` and `roiMask(name)`: a named ROI's mask over the selected vertices, from its fsaverage-space label file. */
@@ -283,11 +499,23 @@ function roiMaskReader(root: string, labelTable: Record<string, string[]>, fsInd
       const f = path.join(root, 'roi_masks', `${h}.${file}_fsaverage_space.npy`);
       const m = await readMaskNpy(f, `${file} labels in fsaverage space`);
       if (m.length !== FSAVERAGE_N) throw new FileFormatError(f, `${FSAVERAGE_N} entries (fsaverage vertices)`, `${m.length}`, 'fsaverage-space masks index the 163,842 fsaverage vertices of one hemisphere.');
+      checkIntegerLabels(f, m, labelTable[file]!);
       out[h] = Uint8Array.from(fsIndex[h], (i) => (m[i] === code ? 1 : 0));
     }
     return out;
   };
   return { roiNames, roiMask };
+}
+
+/** ROI labels must be whole numbers: a float label file with values such as 2.3 would match no label, without a word. */
+function checkIntegerLabels(file: string, m: Float32Array, names: string[]): void {
+  let bad = -1, n = 0;
+  for (let i = 0; i < m.length; i++) if (!Number.isInteger(m[i]!)) { n++; if (bad < 0) bad = i; }
+  if (n) {
+    throw new FileFormatError(file, `whole-number ROI labels (0 = outside, 1..${names.length - 1} = ${names.slice(1, 4).join(', ')}${names.length > 4 ? ', ...' : ''})`,
+      `${n} values that are not whole numbers (first ${m[bad]} at vertex ${bad})`,
+      'The labels were stored as floats and changed on the way (resampled or averaged?); re-export them as integers, e.g. np.save(path, labels.astype(np.int32)).');
+  }
 }
 
 /** Sphere coordinates of the selected vertices, lh then rh, each hemisphere offset in x (lh −, rh +). [N_lh + N_rh, 3] */
@@ -321,10 +549,12 @@ function seededSplit(nTrain: number, o: { seed?: number; valFraction?: number })
   return { train: Int32Array.from(perm.slice(nVal)).sort(), val: Int32Array.from(perm.slice(0, nVal)).sort() };
 }
 
-/** A reader of image i of `list` (decoded RGB), with a clear error for an index out of range. */
-function imageAt(list: string[], what: string) {
+/** A reader of image i of `list` (decoded RGB, from `folder`), with a clear error for an index out of range. */
+function imageAt(list: string[], folder: string, what: string) {
   return async (i: number): Promise<RgbImage> => {
-    if (!(Number.isInteger(i) && i >= 0 && i < list.length)) throw new RangeError(`${what}: index ${i} outside [0, ${list.length})`);
+    if (!(Number.isInteger(i) && i >= 0 && i < list.length)) {
+      throw new RangeError(`${what}: index ${i} outside [0, ${list.length})${list.length ? '' : `: ${folder} holds no images`}`);
+    }
     return readImage(list[i]!);
   };
 }

@@ -11,6 +11,7 @@ import { readNifti, readNiftiHeader, type NiftiVolume } from '../io/nifti.js';
 import { readMat, isMatArray, type MatValue } from '../io/mat.js';
 import { openHdf5 } from '../io/hdf5.js';
 import { FileFormatError } from '../io/errors.js';
+import { checkInputFile } from '../io/input.js';
 import { type NDArray } from '../io/ndarray.js';
 import { NSD, nsdBetaName, nsdPaths } from './nsd-layout.js';
 
@@ -191,6 +192,7 @@ export function nsdRoiVoxels(vol: NiftiVolume, labels?: number[]): Int32Array {
 
 /** Reads a FreeSurfer-style `.ctab` name table (`index name r g b a` lines) into index -> name. */
 export async function readCtab(file: string): Promise<Map<number, string>> {
+  checkInputFile(file, 'colour table (.ctab)');
   const m = new Map<number, string>();
   for (const line of (await fs.promises.readFile(file, 'utf8')).split(/\r?\n/)) {
     const f = line.trim().split(/\s+/);

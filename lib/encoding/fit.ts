@@ -158,6 +158,7 @@ export async function fitEncoder(opts: FitEncoderOptions): Promise<EncoderFit> {
   const batchSize = opts.batchSize ?? 8;
   const seed = opts.seed ?? 0;
   checkNoiseCeiling(subject, noiseCeiling);
+  checkSubjectVertices(subject, log);
   // 1. token cache
   const cache = await openTokenCache(opts);
   // 2. responses [nTrain, N], lh then rh
@@ -198,6 +199,21 @@ function checkNoiseCeiling(subject: AlgonautsSubject, noiseCeiling: Float32Array
   if (noiseCeiling && noiseCeiling.length !== nVertices) {
     throw new Error(`fitEncoder: noiseCeiling has ${noiseCeiling.length} values and the subject ${nVertices} vertices (lh ${subject.vertexCount.lh} + rh ${subject.vertexCount.rh}); give one per vertex, lh then rh.`);
   }
+}
+
+/**
+ * Throws when a hemisphere has no vertices left (an nsdgeneral mask or a NaN policy took them all: training would go
+ * on with the other hemisphere alone), and says what the subject's NaN/Inf policy left out when it left out anything.
+ */
+function checkSubjectVertices(subject: AlgonautsSubject, log: (s: string) => void): void {
+  const r = subject.nanReport;
+  const found = r.lh.count + r.rh.count > 0;
+  for (const h of ['lh', 'rh'] as const) {
+    if (subject.vertexCount[h] === 0) {
+      throw new Error(`fitEncoder: subject ${subject.dir} has no ${h} vertices left${found ? ` (${r.summary})` : ''}; fit needs both hemispheres. Check the nsdgeneral mask or the NaN/Inf policy (loadAlgonautsSubject's nanPolicy, nanReport).`);
+    }
+  }
+  if (found) log(`fitEncoder: the subject's training fMRI held NaN/Inf; ${r.summary}`);
 }
 
 /** Step 1: builds (or reuses, from `cacheDir`) the token cache of the subject's training images. */

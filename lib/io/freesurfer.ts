@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { withAtomicFile } from './atomic.js';
 import { FileFormatError } from './errors.js';
+import { checkInputFile } from './input.js';
 import { type DType, type NDArray, type TypedArray, allocTyped, shapeSize, swapBytes } from './ndarray.js';
 
 /** A triangle mesh: `vertices` is `[N, 3]` flat (x, y, z per vertex), `faces` is `[F, 3]` flat, 0-based vertex indices. */
@@ -24,6 +25,7 @@ const NEW_CURV_MAGIC = 0xffffff;
 
 /** Reads a whole file, turning a missing file into a FileFormatError. */
 async function readAll(file: string, what: string): Promise<Buffer> {
+  checkInputFile(file, what);
   try {
     return await fs.promises.readFile(file);
   } catch (e) {
@@ -146,6 +148,7 @@ export function parseFreesurferSurface(buf: Uint8Array, file = '<buffer>'): Surf
   if (magic === QUAD_MAGIC || magic === NEW_QUAD_MAGIC) {
     const nv = r.u24('the vertex count');
     const nq = r.u24('the quad count');
+    r.need((magic === NEW_QUAD_MAGIC ? 12 : 6) * nv + 12 * nq, 'the vertices and quads');
     const vertices = new Float32Array(3 * nv);
     if (magic === NEW_QUAD_MAGIC) vertices.set(r.words(3 * nv, Float32Array, 'the vertex coordinates'));
     else for (let i = 0; i < 3 * nv; i++) vertices[i] = r.i16('the vertex coordinates') / 100;

@@ -5,11 +5,13 @@
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { XMLParser } from 'fast-xml-parser';
+import * as buffer from 'node:buffer';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { withAtomicFile } from './atomic.js';
 import { FileFormatError } from './errors.js';
 import type { Surface } from './freesurfer.js';
-import { type DType, type NDArray, type TypedArray, allocTyped, shapeSize, swapBytes, fortranToCTyped } from './ndarray.js';
+import { type DType, type NDArray, type TypedArray, DTYPE_BYTES, allocTyped, shapeSize, swapBytes, fortranToCTyped } from './ndarray.js';
+import { checkInputFile } from './input.js';
 
 /** One label of a label table: integer key, name, and colour as RGBA in [0, 1]. */
 export interface GiftiLabel {
@@ -88,12 +90,24 @@ function decodeDataArray(file: string, i: number, da: Node, raw: string): GiftiD
   const n = shapeSize(shape);
   const encoding = attr('Encoding') ?? 'ASCII';
   const order = attr('ArrayIndexingOrder') ?? 'RowMajorOrder';
-  const big = (attr('Endian') ?? 'LittleEndian') === 'BigEndian';
-  let data = allocTyped(dtype, n);
+  const endian = attr('Endian') ?? 'LittleEndian';
+  if (endian !== 'LittleEndian' && endian !== 'BigEndian') {
+    throw new FileFormatError(file, `Endian LittleEndian or BigEndian in ${where}`, `"${endian}"`, 'Fix the attribute or re-save the file (e.g. with nibabel).');
+  }
+  const itemBytes = DTYPE_BYTES[dtype];
+  const dims = `shape [${shape.join(', ')}]`;
+  let data: TypedArray;
   if (encoding === 'ASCII') {
     const toks = raw.trim() === '' ? [] : raw.trim().split(/\s+/);
     if (toks.length !== n) {
-      throw new FileFormatError(file, `${n} ASCII values in ${where} (shape [${shape.join(', ')}])`, `${toks.length}`);
+      throw new FileFormatError(file, `${n} ASCII values in ${where} (${dims})`, `${toks.length}`, 'The file is truncated or its Dim attributes are wrong.');
+    }
+    data = allocTyped(dtype, n);
+    const integer = dtype !== 'float32' && dtype !== 'float64';
+    const bad = toks.findIndex((t) => (integer ? !/^[+-]?\d+$/.test(t) : !Number.isFinite(Number(t)) && !/^[+-]?(nan|inf(inity)?)$/i.test(t)));
+    if (bad >= 0) {
+      throw new FileFormatError(file, `${integer ? 'integers' : 'numbers'} as the ASCII values of ${dtype} ${where}`, `"${toks[bad]}" (value ${bad})`,
+        'The file is corrupt; re-save it (e.g. with nibabel).');
     }
     if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
       for (let j = 0; j < n; j++) data[j] = BigInt(toks[j]!);
@@ -102,23 +116,28 @@ function decodeDataArray(file: string, i: number, da: Node, raw: string): GiftiD
       for (let j = 0; j < n; j++) d[j] = Number(toks[j]);
     }
   } else if (encoding === 'Base64Binary' || encoding === 'GZipBase64Binary') {
+    // decode first, then check the length against the Dim attributes, and only then allocate
+    const want = n * itemBytes;
     let bytes: Uint8Array = Buffer.from(raw.replace(/\s+/g, ''), 'base64');
     if (encoding === 'GZipBase64Binary') {
       try {
-        // writers use zlib streams (nibabel, Workbench); accept real gzip too
-        bytes = bytes[0] === 0x1f && bytes[1] === 0x8b ? zlib.gunzipSync(bytes) : zlib.inflateSync(bytes);
+        // writers use zlib streams (nibabel, Workbench); accept real gzip too. Never inflate past what Dim promises.
+        const maxOutputLength = Math.min(Math.max(1, want + 1), buffer.constants.MAX_LENGTH);
+        bytes = bytes[0] === 0x1f && bytes[1] === 0x8b ? zlib.gunzipSync(bytes, { maxOutputLength }) : zlib.inflateSync(bytes, { maxOutputLength });
       } catch (e) {
-        throw new FileFormatError(file, `zlib-compressed data in ${where}`, `a zlib error: ${(e as Error).message}`,
-          'The file is truncated or corrupt.');
+        const tooBig = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+        throw new FileFormatError(file, tooBig ? `${want} bytes of ${dtype} in ${where} (${dims})` : `zlib-compressed data in ${where}`,
+          tooBig ? 'more data than that' : `a zlib error: ${(e as Error).message}`, 'The file is truncated or corrupt.');
       }
     }
-    if (bytes.length !== data.byteLength) {
-      throw new FileFormatError(file, `${data.byteLength} bytes of ${dtype} in ${where} (shape [${shape.join(', ')}])`,
-        `${bytes.length} bytes`, 'The file is truncated or corrupt.');
+    if (bytes.length !== want) {
+      throw new FileFormatError(file, `${want} bytes of ${dtype} in ${where} (${dims})`,
+        `${bytes.length} bytes`, 'The file is truncated or corrupt, or its Dim attributes are wrong.');
     }
+    data = allocTyped(dtype, n);
     const dst = new Uint8Array(data.buffer);
     dst.set(bytes);
-    if (big) swapBytes(dst, data.BYTES_PER_ELEMENT);
+    if (endian === 'BigEndian') swapBytes(dst, data.BYTES_PER_ELEMENT);
   } else {
     throw new FileFormatError(file, `an ASCII, Base64Binary or GZipBase64Binary encoding in ${where}`, `"${encoding}"`,
       encoding === 'ExternalFileBinary' ? 'External data files are not supported; re-save the GIFTI with embedded data (e.g. nibabel).' : undefined);
@@ -159,6 +178,14 @@ export function parseGifti(xml: string, file = '<string>'): GiftiImage {
   }
   parts.push(xml.slice(at));
   const skeleton = parts.join('');
+  const valid = XMLValidator.validate(skeleton);
+  if (valid !== true) {
+    // the validator reports elements left open at the end as "Invalid '[...names...]' found."
+    const open = /^Invalid '(\[[^']*\])' found/.exec(valid.err.msg);
+    const names = open ? (JSON.parse(open[1]!) as string[]).map((n) => `<${n}>`).join(', ') : '';
+    throw new FileFormatError(file, 'well-formed GIFTI XML', open ? `a document that ends before closing ${names}` : `an XML error at line ${valid.err.line}: ${valid.err.msg.replace(/\.$/, '')}`,
+      'The file is truncated or corrupt.');
+  }
   let doc: Node;
   try {
     doc = parser.parse(skeleton) as Node;
@@ -194,6 +221,7 @@ export function parseGifti(xml: string, file = '<string>'): GiftiImage {
 
 /** Reads a GIFTI file (`.gii`): metadata, optional label table, and data arrays in C order. */
 export async function readGifti(path: string): Promise<GiftiImage> {
+  checkInputFile(path, 'GIFTI');
   let xml: string;
   try {
     xml = await fs.promises.readFile(path, 'utf8');
@@ -201,6 +229,7 @@ export async function readGifti(path: string): Promise<GiftiImage> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new FileFormatError(path, 'a readable GIFTI file', code === 'ENOENT' ? 'no such file' : String(e), 'Check the path.');
   }
+  if (xml.trim() === '') throw new FileFormatError(path, 'GIFTI XML', 'an empty file', 'The file was not written completely; re-save it.');
   return parseGifti(xml, path);
 }
 

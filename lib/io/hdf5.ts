@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileFormatError } from './errors.js';
 import { tempPathFor } from './atomic.js';
+import { allocFor, checkInputFile } from './input.js';
 import { DType, DTYPE_BYTES, NDArray, allocTyped, shapeSize } from './ndarray.js';
 
 // The slice of h5wasm's API used here, typed locally (its types are ESM-only, which a CommonJS
@@ -152,16 +153,19 @@ function normPath(p: string): string {
   return '/' + parts.join('/');
 }
 
+/** The largest read that goes through the wasm heap in one piece (the heap holds at most 2 GiB). */
+const MAX_READ_BYTES = 2 ** 31;
+
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Checks that `file` exists and starts (or has its superblock at 512, 1024, ...) with the HDF5 signature. */
 function checkHdf5File(file: string): void {
+  checkInputFile(file, 'HDF5');
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new FileFormatError(file, 'an existing HDF5 file', 'no such file', 'Check the path.');
     throw new FileFormatError(file, 'a readable HDF5 file', `${err.code ?? 'an error'}: ${err.message}`);
   }
   try {
@@ -276,6 +280,38 @@ export class Hdf5File {
     return obj as H5Dataset;
   }
 
+  /**
+   * The error for a read that HDF5 refused: names the dataset and, for a chunked one, the first block of rows
+   * (one chunk high) inside the slice that does not decode (at most 64 blocks are tried).
+   */
+  private unreadable(p: string, m: Meta, shape: number[], sel: { offset: number[]; count: number[] }): FileFormatError {
+    const chunk = m.chunks?.map(Number)[0];
+    let where = `rows [${sel.offset[0] ?? 0}, ${(sel.offset[0] ?? 0) + (sel.count[0] ?? 1)})`;
+    if (chunk && shape.length > 0) {
+      const first = Math.floor((sel.offset[0] ?? 0) / chunk) * chunk;
+      const last = (sel.offset[0] ?? 0) + (sel.count[0] ?? 0);
+      const rest = shape.slice(1);
+      const bytes = chunk * shapeSize(rest) * DTYPE_BYTES[metaDtype(m) as DType];
+      const ptr = bytes <= MAX_READ_BYTES ? this.M._malloc(bytes) : 0;
+      try {
+        for (let r = first, k = 0; ptr && r < last && k < 64; r += chunk, k++) {
+          const rows = Math.min(chunk, shape[0]! - r);
+          const count = [rows, ...rest].map(BigInt);
+          const offset = [r, ...rest.map(() => 0)].map(BigInt);
+          if ((this.M.get_dataset_data(this.f.file_id, p, count, offset, count.map(() => 1n), BigInt(ptr)) as number) < 0) {
+            where = `rows [${r}, ${r + rows}) (chunk ${r / chunk} of ${Math.ceil(shape[0]! / chunk)} along the first axis, ${chunk} row${chunk === 1 ? '' : 's'} each)`;
+            break;
+          }
+        }
+      } finally {
+        if (ptr) this.M._free(ptr);
+      }
+    }
+    return new FileFormatError(this.file, `dataset ${p} [${shape.join(', ')}] whose stored data decodes`,
+      `${where} that HDF5 cannot read: a damaged chunk (a gzip stream that does not inflate, a checksum that does not match) or data past the end of the file; HDF5's own report (HDF5-DIAG, on stderr) says which`,
+      'The file is corrupt; re-copy or re-download it (h5py raises OSError "Can\'t read data" on the same file).');
+  }
+
   private object(name: string): H5Group | H5Dataset {
     this.check();
     const p = normPath(name);
@@ -305,7 +341,15 @@ export class Hdf5File {
     const shape = (m.shape ?? []).map(Number);
     const { offset, count } = resolveHdf5Slice(this.file, ds.path, shape, slice);
     const n = shapeSize(count);
-    const out = allocTyped(dtype as DType, n);
+    const nbytes = n * DTYPE_BYTES[dtype as DType];
+    // the read goes through the wasm heap whole, so a slice larger than it can hold is refused before allocating
+    if (nbytes > MAX_READ_BYTES) {
+      const rows = Math.max(1, Math.floor(MAX_READ_BYTES / Math.max(1, nbytes / Math.max(1, count[0] ?? 1)) / 2));
+      throw new FileFormatError(this.file, `a read of at most ${MAX_READ_BYTES} bytes at once (the wasm heap holds it whole)`,
+        `${ds.path} ${slice ? 'slice' : 'dataset'} [${count.join(', ')}] of ${dtype}: ${nbytes.toExponential(3)} bytes`,
+        `Read it in slices of the first axis, e.g. readHdf5(file, '${ds.path}', { slice: [[0, ${rows}]] }).`);
+    }
+    const out = allocFor(this.file, dtype as DType, n, { what: `${ds.path} [${count.join(', ')}]`, fix: 'Read it in smaller slices.' });
     if (shape.length === 0) {
       // Scalar dataspace: HDF5 has no hyperslab for it, so read the value whole.
       const v = ds.value as unknown;
@@ -313,13 +357,17 @@ export class Hdf5File {
       (out as unknown as unknown[])[0] = ArrayBuffer.isView(v) ? (v as unknown as unknown[])[0] : typeof v === 'boolean' ? Number(v) : v;
       return { dtype: dtype as DType, shape: [], data: out };
     }
-    const nbytes = out.byteLength;
     if (nbytes > 0) {
       const M = this.M;
       const ptr = M._malloc(nbytes);
-      if (!ptr) throw new RangeError(`${this.file}: cannot allocate ${nbytes} bytes in the wasm heap for ${ds.path}; read it in smaller slices`);
+      if (!ptr) {
+        throw new FileFormatError(this.file, `a slice of ${ds.path} that fits the wasm heap`, `${nbytes} bytes for [${count.join(', ')}]`,
+          `Read it in smaller slices, e.g. readHdf5(file, '${ds.path}', { slice: [[0, ${Math.max(1, Math.floor((count[0] ?? 1) / 4))}]] }).`);
+      }
       try {
-        M.get_dataset_data(this.f.file_id, ds.path, count.map(BigInt), offset.map(BigInt), count.map(() => 1n), BigInt(ptr));
+        // HDF5 reports a chunk it cannot decode (a damaged gzip stream, a Fletcher-32 mismatch) only by the return value
+        const status = M.get_dataset_data(this.f.file_id, ds.path, count.map(BigInt), offset.map(BigInt), count.map(() => 1n), BigInt(ptr)) as number;
+        if (status < 0) throw this.unreadable(ds.path, m, shape, { offset, count });
         new Uint8Array(out.buffer, out.byteOffset, nbytes).set((M.HEAPU8 as Uint8Array).subarray(ptr, ptr + nbytes));
       } finally {
         M._free(ptr);

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import sharp from 'sharp';
 import { FileFormatError } from './errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { checkInputFile } from './input.js';
 import { NDArray } from './ndarray.js';
 
 /** An 8-bit RGB image: `data` is `[height, width, 3]` (HWC), row-major. */
@@ -47,15 +48,11 @@ function rawInput(img: RgbImage): sharp.Sharp {
 /** Decodes an image file or encoded bytes (PNG, JPEG, ...) to 8-bit RGB `[H, W, 3]`; `name` labels errors for bytes. */
 export async function decodeImage(bytesOrPath: Uint8Array | string, name?: string): Promise<RgbImage> {
   const label = name ?? (typeof bytesOrPath === 'string' ? bytesOrPath : '<image bytes>');
-  if (typeof bytesOrPath === 'string') {
-    try {
-      await fs.promises.access(bytesOrPath, fs.constants.R_OK);
-    } catch (e) {
-      throw new FileFormatError(label, 'an existing, readable image file', (e as NodeJS.ErrnoException).code ?? String(e), 'Check the path.');
-    }
-  }
+  if (typeof bytesOrPath === 'string') checkInputFile(bytesOrPath, 'image');
+  const bytes = typeof bytesOrPath === 'string' ? await fs.promises.readFile(bytesOrPath) : bytesOrPath;
+  checkPngEnd(bytes, label);
   try {
-    const { data, info } = await sharp(bytesOrPath, { failOn: 'warning' })
+    const { data, info } = await sharp(bytes, { failOn: 'warning' })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -67,6 +64,19 @@ export async function decodeImage(bytesOrPath: Uint8Array | string, name?: strin
   } catch (e) {
     throw new FileFormatError(label, 'a decodable image (PNG, JPEG, WebP, TIFF, GIF ...)', `an error from the decoder: ${(e as Error).message}`,
       'The file may be corrupt or truncated; re-export it as PNG or JPEG.');
+  }
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/** The IEND chunk that ends every PNG: length 0, type 'IEND', CRC ae 42 60 82. */
+const PNG_IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+
+/** A PNG must end with its IEND chunk: libpng decodes a PNG cut after its last IDAT without a warning. */
+function checkPngEnd(bytes: Uint8Array, label: string): void {
+  if (bytes.length < 8 || !PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return;
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).lastIndexOf(PNG_IEND) < 0) {
+    throw new FileFormatError(label, 'a PNG that ends with its IEND chunk', `${bytes.length} bytes without one (truncated)`,
+      'The file was cut short; re-export or re-copy it.');
   }
 }
 

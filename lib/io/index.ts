@@ -11,3 +11,4 @@ export * from './hdf5.js';
 export * from './gifti.js';
 export * from './freesurfer.js';
 export * from './mat.js';
+export * from './input.js';

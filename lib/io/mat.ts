@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { withAtomicFile } from './atomic.js';
 import { FileFormatError } from './errors.js';
+import { checkInputFile } from './input.js';
 import { type DType, type NDArray, type TypedArray, allocTyped, shapeSize, swapBytes, fortranToCTyped, cToFortranTyped } from './ndarray.js';
 
 /** A 1×1 MATLAB struct: field name → value. */
@@ -330,6 +331,7 @@ export function parseMat(buf: Uint8Array, file = '<buffer>'): Record<string, Mat
 
 /** Reads a MATLAB v5/v7 `.mat` file (e.g. NSD's nsd_expdesign.mat) into name → value (arrays keep MATLAB's size as shape, C order). */
 export async function readMat(path: string): Promise<Record<string, MatValue>> {
+  checkInputFile(path, 'MATLAB .mat');
   let buf: Buffer;
   try {
     buf = await fs.promises.readFile(path);

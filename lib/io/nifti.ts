@@ -22,7 +22,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileFormatError } from './errors.js';
 import { withAtomicFile } from './atomic.js';
-import { DType, DTYPE_BYTES, NDArray, TypedArray, allocTyped, shapeSize, swapBytes } from './ndarray.js';
+import { allocFor, checkInputFile } from './input.js';
+import { DType, DTYPE_BYTES, NDArray, TypedArray, shapeSize, swapBytes } from './ndarray.js';
 
 /** NIfTI datatype codes that this module reads and writes, and their dtypes. */
 const CODE_TO_DTYPE: Record<number, DType> = {
@@ -96,16 +97,23 @@ export interface NiftiVolume {
 // ---------------------------------------------------------------------------------------
 // Byte sources: plain files read by position, gzip files streamed and stopped early.
 
+/** The most that deflate can compress: 1032 output bytes per input byte (zlib's technical details). */
+const MAX_DEFLATE_RATIO = 1032;
+
 function isGzipFile(fd: number): boolean {
   const b = Buffer.alloc(2);
   const n = fs.readSync(fd, b, 0, 2, 0);
   return n === 2 && b[0] === 0x1f && b[1] === 0x8b;
 }
 
-/** Copies decompressed bytes [start, start+out.length) of a gzip file into `out`, stopping early; returns bytes copied. */
-async function gunzipRange(file: string, start: number, out: Uint8Array): Promise<number> {
+/**
+ * Copies decompressed bytes [start, start+out.length) of a gzip file into `out`; returns bytes copied. It stops
+ * after the last byte needed, unless `toEnd` is set: then it inflates to the end of the stream, so that a missing
+ * or wrong gzip trailer (CRC-32, size) is an error.
+ */
+async function gunzipRange(file: string, start: number, out: Uint8Array, toEnd = false): Promise<number> {
   const end = start + out.length;
-  if (out.length === 0) return 0;
+  if (out.length === 0 && !toEnd) return 0;
   const src = fs.createReadStream(file, { highWaterMark: 1 << 20 });
   const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
   src.pipe(gunzip);
@@ -119,9 +127,11 @@ async function gunzipRange(file: string, start: number, out: Uint8Array): Promis
       if (cEnd <= start) continue;
       const from = Math.max(start, cStart);
       const to = Math.min(end, cEnd);
-      out.set(chunk.subarray(from - cStart, to - cStart), from - start);
-      filled += to - from;
-      if (cEnd >= end) break;
+      if (to > from) {
+        out.set(chunk.subarray(from - cStart, to - cStart), from - start);
+        filled += to - from;
+      }
+      if (cEnd >= end && !toEnd) break;
     }
   } catch (e) {
     throw new FileFormatError(file, 'a complete gzip stream', `a corrupt or truncated one (${(e as Error).message}) after ${pos} decompressed bytes`,
@@ -133,9 +143,9 @@ async function gunzipRange(file: string, start: number, out: Uint8Array): Promis
   return filled;
 }
 
-/** Reads bytes [start, start+out.length) of a plain or gzip file into `out`; returns bytes read. */
-async function readRange(file: string, gz: boolean, start: number, out: Uint8Array): Promise<number> {
-  if (gz) return gunzipRange(file, start, out);
+/** Reads bytes [start, start+out.length) of a plain or gzip file into `out`; returns bytes read (`toEnd`: see gunzipRange). */
+async function readRange(file: string, gz: boolean, start: number, out: Uint8Array, toEnd = false): Promise<number> {
+  if (gz) return gunzipRange(file, start, out, toEnd);
   const fh = await fs.promises.open(file, 'r');
   try {
     let got = 0;
@@ -152,11 +162,11 @@ async function readRange(file: string, gz: boolean, start: number, out: Uint8Arr
 }
 
 function openChecked(file: string): number {
+  checkInputFile(file, 'NIfTI');
   try {
     return fs.openSync(file, 'r');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new FileFormatError(file, 'an existing NIfTI file', 'no such file', 'Check the path.');
     throw new FileFormatError(file, 'a readable NIfTI file', `${err.code ?? 'an error'}: ${err.message}`);
   }
 }
@@ -256,6 +266,17 @@ function finishHeader(file: string, h: Omit<NiftiHeader, 'dims' | 'dtype'>): Nif
   if (h.magic === 'ni1' || h.magic === 'ni2') {
     throw new FileFormatError(file, "a single-file NIfTI ('n+1' magic, .nii)", `a .hdr/.img pair ('${h.magic}' magic)`,
       'Convert it to a single .nii file, e.g. with nibabel: nib.save(nib.load("x.hdr"), "x.nii").');
+  }
+  // the header's fields must agree with each other: bitpix with datatype, vox_offset with the header's own size
+  const bits = DTYPE_BYTES[dtype] * 8;
+  if (h.bitpix !== bits) {
+    throw new FileFormatError(file, `bitpix ${bits} for datatype ${h.datatype} (${dtype})`, `bitpix ${h.bitpix}`,
+      'The header contradicts itself, so the voxel size is unknown; re-save the image (e.g. nibabel: nib.save(nib.Nifti1Image(data, affine), path)).');
+  }
+  const minOffset = h.version === 1 ? 352 : 544;
+  if (!Number.isInteger(h.voxOffset) || h.voxOffset < minOffset) {
+    throw new FileFormatError(file, `vox_offset a whole number ≥ ${minOffset} (voxels start after the ${minOffset - 4}-byte header and its 4-byte extension flag)`,
+      `vox_offset ${h.voxOffset}`, `Reading from there would read the header as voxels. Fix the field (e.g. nibabel: img.header['vox_offset'] = ${minOffset}) or re-save the image.`);
   }
   return { ...h, dims, dtype };
 }
@@ -425,17 +446,23 @@ export async function readNifti(file: string, opts: { volumes?: [number, number]
   const itemBytes = DTYPE_BYTES[header.dtype];
   const width = header.dtype === 'complex64' ? 4 : header.dtype === 'complex128' ? 8 : itemBytes;
   const n = volSize * (t1 - t0);
-  const typed = allocTyped(header.dtype, n);
-  const out = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
   const start = header.voxOffset + t0 * volSize * itemBytes;
   const need = header.voxOffset + shapeSize(dims) * itemBytes;
-  if (!gz && size < start + out.length) {
-    throw new FileFormatError(file, `${need} bytes (header ${header.voxOffset} + ${shapeSize(dims)} voxels × ${itemBytes} bytes of ${header.dtype})`,
-      `${size} bytes`, 'The file is truncated; re-create or re-download it.');
+  const layout = `header ${header.voxOffset} + ${shapeSize(dims)} voxels × ${itemBytes} bytes of ${header.dtype}, dims [${dims.join(', ')}]`;
+  // 1. sizes the file cannot hold are refused before anything is allocated
+  if (!gz && size < start + n * itemBytes) {
+    throw new FileFormatError(file, `${need} bytes (${layout})`, `${size} bytes`, 'The file is truncated or its dimensions are wrong; re-create or re-download it.');
   }
-  const got = await readRange(file, gz, start, out);
+  if (gz && need > size * MAX_DEFLATE_RATIO + 1024) {
+    throw new FileFormatError(file, `at most ${size * MAX_DEFLATE_RATIO} decompressed bytes (deflate compresses at most ${MAX_DEFLATE_RATIO}:1 and the file holds ${size} bytes)`,
+      `a header that asks for ${need} (${layout})`, 'The dimensions in the header are wrong, or the file is truncated; re-create or re-download it.');
+  }
+  // 2. the voxels, read straight into the array; a read to the last voxel checks the gzip trailer too
+  const typed = allocFor(file, header.dtype, n, { what: `${t1 - t0} volume(s) of ${volSize} voxels`, fix: `Read fewer volumes at once: readNifti(file, { volumes: [t0, t1] }).` });
+  const out = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+  const got = await readRange(file, gz, start, out, gz && start + out.length === need);
   if (got < out.length) {
-    throw new FileFormatError(file, `${need} decompressed bytes (header ${header.voxOffset} + ${shapeSize(dims)} voxels × ${itemBytes} bytes of ${header.dtype})`,
+    throw new FileFormatError(file, `${need} decompressed bytes (${layout})`,
       `the data ends after ${start + got} bytes`, 'The file is truncated; re-create or re-download it.');
   }
   if (!header.littleEndian) swapBytes(out, width);

@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import { FileFormatError } from './errors.js';
 import { withAtomicFile } from './atomic.js';
+import { checkInputFile } from './input.js';
 import { DType, NDArray, TypedArray, DTYPE_BYTES, shapeSize, fortranToC, cToFortran, swapBytes } from './ndarray.js';
 
 /** What a `.npy` header says about the array that follows it. */
@@ -261,6 +262,7 @@ async function readHeaderFrom(fh: fs.promises.FileHandle, file: string, size: nu
 }
 
 async function openFile(file: string): Promise<fs.promises.FileHandle> {
+  checkInputFile(file, '.npy');
   try {
     return await fs.promises.open(file, 'r');
   } catch (e) {

@@ -8,8 +8,10 @@
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
+import * as buffer from 'node:buffer';
 import { FileFormatError } from './errors.js';
 import { withAtomicFile } from './atomic.js';
+import { checkInputFile } from './input.js';
 import { NDArray } from './ndarray.js';
 import { decodeNpy, encodeNpy } from './npy.js';
 
@@ -134,9 +136,16 @@ async function readCentralDirectory(fh: fs.promises.FileHandle, size: number, fi
 }
 
 /** Reads and inflates one member, checking its CRC. */
-async function readEntry(fh: fs.promises.FileHandle, en: ZipEntry, file: string): Promise<Uint8Array> {
+async function readEntry(fh: fs.promises.FileHandle, en: ZipEntry, file: string, fileSize: number): Promise<Uint8Array> {
   const where = `${file} (member ${en.name})`;
   if (en.flags & 1) throw new FileFormatError(where, 'an unencrypted zip member', 'an encrypted one');
+  if (en.localOffset + 30 + en.compSize > fileSize) {
+    throw new FileFormatError(where, `a member inside the ${fileSize}-byte archive`,
+      `${en.compSize} bytes of data at offset ${en.localOffset} (beyond the end: truncated or corrupt)`, 'The file was cut short or damaged; write it again.');
+  }
+  if (en.method === 0 && en.compSize !== en.size) {
+    throw new FileFormatError(where, `a stored member of ${en.size} bytes`, `${en.compSize} stored bytes`, 'The archive is corrupt; write it again.');
+  }
   const lh = await readAt(fh, en.localOffset, 30, file);
   const lv = new DataView(lh.buffer);
   if (lv.getUint32(0, true) !== SIG_LOCAL) {
@@ -149,7 +158,8 @@ async function readEntry(fh: fs.promises.FileHandle, en: ZipEntry, file: string)
     data = comp;
   } else if (en.method === 8) {
     try {
-      data = zlib.inflateRawSync(comp);
+      // never inflate more than the directory promises (a damaged or hostile size cannot exhaust memory)
+      data = zlib.inflateRawSync(comp, { maxOutputLength: Math.min(Math.max(1, en.size + 1), buffer.constants.MAX_LENGTH) });
     } catch (err) {
       throw new FileFormatError(where, 'valid deflate data', `a corrupt stream (${(err as Error).message})`);
     }
@@ -168,6 +178,7 @@ async function readEntry(fh: fs.promises.FileHandle, en: ZipEntry, file: string)
 
 /** Reads every `.npy` member of an `.npz` file; keys drop the `.npy` suffix, as numpy's do. Other members are skipped. */
 export async function readNpz(file: string): Promise<Record<string, NDArray>> {
+  checkInputFile(file, '.npz');
   let fh: fs.promises.FileHandle;
   try {
     fh = await fs.promises.open(file, 'r');
@@ -180,7 +191,7 @@ export async function readNpz(file: string): Promise<Record<string, NDArray>> {
     const out: Record<string, NDArray> = {};
     for (const en of entries) {
       if (!en.name.endsWith('.npy')) continue;
-      const bytes = await readEntry(fh, en, file);
+      const bytes = await readEntry(fh, en, file, size);
       out[en.name.slice(0, -4)] = decodeNpy(bytes, `${file} (member ${en.name})`);
     }
     return out;

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import { FileFormatError } from './errors.js';
 import { withAtomicFile } from './atomic.js';
+import { checkInputFile } from './input.js';
 import { DType, NDArray, TypedArray, DTYPE_BYTES, shapeSize, allocTyped } from './ndarray.js';
 
 /** One tensor's entry in a safetensors header. */
@@ -81,18 +82,36 @@ function validateHeader(json: unknown, file: string, dataLength: number, dataSta
     }
     tensors[name] = { dtype: e.dtype, shape: shape as number[], dataOffsets: [b, en] };
   }
-  // no two tensors may share bytes
-  const spans = Object.entries(tensors).filter(([, t]) => t.dataOffsets[1] > t.dataOffsets[0])
-    .sort((x, y) => x[1].dataOffsets[0] - y[1].dataOffsets[0]);
-  for (let i = 1; i < spans.length; i++) {
-    const [pn, p] = spans[i - 1]!;
-    const [cn, c] = spans[i]!;
-    if (c.dataOffsets[0] < p.dataOffsets[1]) {
-      throw new FileFormatError(file, 'tensors with non-overlapping data_offsets',
-        `"${pn}" [${p.dataOffsets}] overlapping "${cn}" [${c.dataOffsets}]`);
-    }
-  }
+  checkCoverage(file, tensors, dataLength);
   return { tensors, metadata, dataStart, dataLength };
+}
+
+/**
+ * The format requires the tensors to tile the data buffer exactly: no two share bytes, none leaves a gap, and the
+ * last ends where the file ends (the reference reader's InvalidOffset / MetadataIncompleteBuffer checks).
+ */
+function checkCoverage(file: string, tensors: Record<string, SafetensorsEntry>, dataLength: number): void {
+  const spans = Object.entries(tensors).sort((x, y) => x[1].dataOffsets[0] - y[1].dataOffsets[0] || x[1].dataOffsets[1] - y[1].dataOffsets[1]);
+  let end = 0;
+  let prev = '(the start of the data buffer)';
+  for (const [name, t] of spans) {
+    const [b, e] = t.dataOffsets;
+    if (b < end) {
+      throw new FileFormatError(file, 'tensors with non-overlapping data_offsets', `"${prev}" [${tensors[prev]?.dataOffsets ?? [0, 0]}] overlapping "${name}" [${t.dataOffsets}]`,
+        'The header is corrupt; save the tensors again.');
+    }
+    if (b > end) {
+      throw new FileFormatError(file, `tensors that cover the data buffer without gaps (the next tensor after ${prev.startsWith('(') ? prev : `"${prev}"`} starting at byte ${end})`,
+        `${b - end} unclaimed bytes [${end}, ${b}) before "${name}" [${t.dataOffsets}]`, 'The header and the data disagree; save the tensors again.');
+    }
+    end = e;
+    prev = name;
+  }
+  if (end !== dataLength) {
+    throw new FileFormatError(file, `tensors that end where the ${dataLength}-byte data buffer ends`,
+      `${dataLength - end} unclaimed bytes [${end}, ${dataLength}) after the last tensor${spans.length ? ` "${prev}"` : ''}`,
+      'Extra bytes were appended or a tensor is missing from the header; save the tensors again.');
+  }
 }
 
 async function readAt(fh: fs.promises.FileHandle, into: Uint8Array, pos: number, file: string): Promise<void> {
@@ -128,6 +147,7 @@ async function headerFrom(fh: fs.promises.FileHandle, file: string): Promise<Saf
 }
 
 async function open(file: string): Promise<fs.promises.FileHandle> {
+  checkInputFile(file, 'safetensors');
   try {
     return await fs.promises.open(file, 'r');
   } catch (e) {

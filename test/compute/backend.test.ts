@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { initBackend, tf } from 'brainnet';
 import { BACKEND_ORDER, BackendUnavailableError, describeChoice, parseBackendName, resetBackendChoice } from 'brainnet/compute';
 
@@ -57,4 +61,32 @@ describe('compute: backend choice', () => {
     );
     await assert.rejects(initBackend({ force: 'metal', log: null }), /expected one of node-gpu, webgpu, node, wasm, cpu/);
   });
+});
+
+describe('compute: an uncaught error after the wasm backend loaded', function () {
+  this.timeout(120000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-uncaught-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const lib = path.join(__dirname, '..', '..', 'lib', 'compute', 'index.ts');
+  const tsx = path.join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx');
+  // Emscripten's glue used to rethrow from its one-line minified source: ~39 KB of it came before the message.
+  for (const [kind, raise] of [
+    ['a rejected promise', "async function main() { await start(); throw new Error('the message, alone'); } main();"],
+    ['a throw in a timer', "start().then(() => setTimeout(() => { throw new Error('the message, alone'); }, 1));"],
+  ] as const) {
+    it(`${kind}: stderr is Node's usual report, the message near the top, no emscripten source`, () => {
+      const script = path.join(dir, `${kind.replace(/\W+/g, '-')}.ts`);
+      fs.writeFileSync(script, `import { initBackend, tf } from ${JSON.stringify(lib)};
+async function start() { await initBackend({ force: 'wasm', log: null }); tf.tidy(() => tf.add(tf.ones([2]), tf.ones([2])).dataSync()); }
+${raise}
+`);
+      const r = spawnSync(tsx, [script], { encoding: 'utf8', timeout: 100000 });
+      assert.notEqual(r.status, 0);
+      const at = r.stderr.indexOf('Error: the message, alone');
+      assert.ok(at >= 0, r.stderr.slice(0, 500));
+      assert.ok(at < 400, `${at} bytes before the message: ${r.stderr.slice(0, 300)}`);
+      assert.ok(r.stderr.length < 3000, `stderr holds ${r.stderr.length} bytes`);
+      assert.doesNotMatch(r.stderr, /WasmBackendModule|tfjs-backend-wasm/);
+    });
+  }
 });

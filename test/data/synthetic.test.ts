@@ -266,7 +266,7 @@ describe('loadAlgonautsSubject: bad input', () => {
     const x = a.data as Float32Array;
     x[5 * 297 + 7] = NaN; x[9 * 297 + 7] = Infinity; x[2 * 297 + 40] = NaN;
     await writeNpy(f, a);
-    await assert.rejects(loadAlgonautsSubject(d), /3 NaN\/Inf values in 2 vertices.*\(2, 40\)/);
+    await assert.rejects(loadAlgonautsSubject(d), /3 NaN\/Inf values: 3 scattered values in 2 vertices.*\(2, 40\)/);
     const z = await loadAlgonautsSubject(d, { nanPolicy: 'zero' });
     assert.equal((await z.fmri('lh'))[5 * 297 + 7], 0);
     assert.equal(z.nanReport.lh.count, 3);
@@ -274,6 +274,74 @@ describe('loadAlgonautsSubject: bad input', () => {
     assert.equal(dv.vertexCount.lh, 295);
     assert.ok(!Array.from(dv.challengeIndex.lh).includes(7));
     assert.ok((await dv.fmri('lh')).every(Number.isFinite));
+  });
+  describe('NaN/Inf: rows (images) and columns (vertices) are different failures', () => {
+    // 20 images; lh has 297 vertices
+    const damage = async (name: string, edit: (lh: Float32Array, rh: Float32Array, nl: number, nr: number) => void) => {
+      const d = copy(name);
+      const files = ['lh', 'rh'].map((h) => path.join(d, `training_split/training_fmri/${h}_training_fmri.npy`));
+      const [lh, rh] = await Promise.all(files.map((p) => readNpy(p)));
+      edit(lh!.data as Float32Array, rh!.data as Float32Array, lh!.shape[1]!, rh!.shape[1]!);
+      await writeNpy(files[0]!, lh!);
+      await writeNpy(files[1]!, rh!);
+      return { d, lh: Float32Array.from(lh!.data as Float32Array), rh: Float32Array.from(rh!.data as Float32Array), nl: lh!.shape[1]!, nr: rh!.shape[1]! };
+    };
+    it("an all-NaN row is a missing image: 'error' says so, 'drop-vertices' refuses to drop every vertex", async () => {
+      const { d } = await damage('nan-row', (lh, rh, nl) => lh.fill(NaN, 5 * nl, 6 * nl));
+      await assert.rejects(loadAlgonautsSubject(d), (e: Error) => e instanceof FileFormatError && /lh_training_fmri\.npy/.test(e.message)
+        && /1 of 20 rows entirely NaN\/Inf \(missing images\)/.test(e.message) && /'drop-images'/.test(e.message));
+      await assert.rejects(loadAlgonautsSubject(d, { nanPolicy: 'drop-vertices' }), (e: Error) => e instanceof FileFormatError
+        && /at most 29 of 297 vertices \(maxDropFraction 0\.1\)/.test(e.message) && /found 297 vertices/.test(e.message) && /A row entirely NaN\/Inf is a missing image.*'drop'/.test(e.message));
+    });
+    it("'drop' matches the damage: the image of an all-NaN row leaves both hemispheres, a dead column and a scattered value leave their vertices", async () => {
+      const { d, lh, rh, nl, nr } = await damage('nan-drop', (l, r, nl, nr) => {
+        l.fill(NaN, 5 * nl, 6 * nl);
+        for (let i = 0; i < 20; i++) l[i * nl + 7] = NaN;
+        r[2 * nr + 40] = Infinity;
+      });
+      const all = await loadAlgonautsSubject(copy('nan-drop-clean'));
+      const s = await loadAlgonautsSubject(d, { nanPolicy: 'drop' });
+      assert.deepEqual(s.nanReport.droppedImages, [5]);
+      assert.deepEqual([s.nanReport.lh.emptyRows, s.nanReport.lh.emptyColumns, s.nanReport.lh.scattered, s.nanReport.lh.droppedVertices], [1, 1, 0, 1]);
+      assert.deepEqual([s.nanReport.rh.emptyRows, s.nanReport.rh.emptyColumns, s.nanReport.rh.scattered, s.nanReport.rh.droppedVertices], [0, 0, 1, 1]);
+      assert.match(s.nanReport.summary, /1 images left out \(row 5\), lh 1 of 297 vertices left out, rh 1 of \d+ vertices left out/);
+      assert.deepEqual(s.trainImagePaths.map((p) => path.basename(p)), all.trainImagePaths.filter((_, i) => i !== 5).map((p) => path.basename(p)));
+      assert.deepEqual([s.vertexCount.lh, s.vertexCount.rh], [nl - 1, nr - 1]);
+      assert.ok(!Array.from(s.challengeIndex.lh).includes(7) && !Array.from(s.challengeIndex.rh).includes(40));
+      const gotL = await s.fmri('lh'), gotR = await s.fmri('rh');
+      assert.equal(gotL.length, 19 * (nl - 1));
+      assert.ok(gotL.every(Number.isFinite) && gotR.every(Number.isFinite));
+      // row 6 of the file is row 5 of the loaded subject; column 8 of the file is column 7
+      assert.equal(gotL[5 * (nl - 1) + 7], lh[6 * nl + 8]);
+      assert.equal(gotR[5 * (nr - 1) + 41 - 1], rh[6 * nr + 41]);
+      assert.equal(s.split({ seed: 1 }).train.length + s.split({ seed: 1 }).val.length, 19);
+    });
+    it("'drop-images' leaves out the images with any NaN, within maxDropFraction unless the caller allows more", async () => {
+      const { d } = await damage('nan-images', (l, r, nl) => { l[3 * nl + 1] = NaN; l[8 * nl + 100] = NaN; l[11 * nl + 2] = NaN; });
+      await assert.rejects(loadAlgonautsSubject(d, { nanPolicy: 'drop-images' }), (e: Error) => e instanceof FileFormatError
+        && /at most 2 of 20 images \(maxDropFraction 0\.1\)/.test(e.message) && /found 3 images with NaN\/Inf \(rows 3, 8, 11\)/.test(e.message) && /'drop-vertices'/.test(e.message));
+      const s = await loadAlgonautsSubject(d, { nanPolicy: 'drop-images', maxDropFraction: 0.2 });
+      assert.deepEqual(s.nanReport.droppedImages, [3, 8, 11]);
+      assert.equal(s.trainImagePaths.length, 17);
+      assert.equal(s.nanReport.lh.droppedVertices, 0);
+      const v = await loadAlgonautsSubject(d, { nanPolicy: 'drop-vertices' });
+      assert.equal(v.nanReport.lh.droppedVertices, 3);
+      assert.equal(v.trainImagePaths.length, 20);
+    });
+    it("'zero' says how many values, images and vertices it touched", async () => {
+      const { d } = await damage('nan-zero', (l, r, nl) => { l.fill(NaN, 5 * nl, 6 * nl); l[9 * nl + 3] = -Infinity; });
+      const s = await loadAlgonautsSubject(d, { nanPolicy: 'zero' });
+      const r = s.nanReport.lh;
+      assert.deepEqual([r.count, r.zeroed, r.images, r.vertices, r.emptyRows, r.scattered], [298, 298, 2, 297, 1, 1]);
+      assert.match(s.nanReport.summary, /lh: 298 NaN\/Inf values set to 0 in 2 images and 297 vertices \(1 whole images, 0 whole vertices\)/);
+      assert.ok((await s.fmri('lh')).every(Number.isFinite));
+    });
+    it('stream mode refuses the drop policies at load; an unknown policy is refused', async () => {
+      await assert.rejects(loadAlgonautsSubject(base, { fmri: 'stream', nanPolicy: 'drop' }), /nanPolicy 'drop' needs fmri: 'memory'/);
+      await assert.rejects(loadAlgonautsSubject(base, { nanPolicy: 'skip' as never }), /nanPolicy must be one of error, zero, drop, drop-images, drop-vertices/);
+      const clean = await loadAlgonautsSubject(base);
+      assert.equal(clean.nanReport.summary, 'no NaN/Inf in the training fMRI');
+    });
   });
   it('ROI mask whose length is not 163842', async () => {
     const d = copy('roi-len');
