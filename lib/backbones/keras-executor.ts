@@ -23,8 +23,10 @@ export function configValue(cfg: Record<string, unknown>, camel: string): unknow
  * Runs a Keras functional model (Conv2D, DepthwiseConv2D, BatchNormalization, ReLU, ZeroPadding2D, Add)
  * up to layer `tap` with plain tfjs ops, NHWC in -> NHWC out. Unlike tfjs-layers (fused convolutions,
  * whose gradient always computes the filter gradient, missing on wasm), only the input gradient is built.
+ * `uncappedRelu6` reproduces the executor before the camelCase fix (every ReLU uncapped), only so that a model trained
+ * on those features (feature version 1, see BUILTIN_FEATURE_VERSION in features.ts) still sees what it was trained on.
  */
-export function layersExecutor(model: tf.LayersModel, tap: string): (x: tf.Tensor4D) => tf.Tensor4D {
+export function layersExecutor(model: tf.LayersModel, tap: string, opts: { uncappedRelu6?: boolean } = {}): (x: tf.Tensor4D) => tf.Tensor4D {
   type Step = { name: string; inputs: string[]; f: (xs: tf.Tensor4D[]) => tf.Tensor4D };
   const steps: Step[] = [];
   for (const l of model.layers) {
@@ -56,7 +58,7 @@ export function layersExecutor(model: tf.LayersModel, tap: string): (x: tf.Tenso
       const shift = tf.keep(tf.sub(beta, tf.mul(mean, scale)));
       f = (xs) => tf.add(tf.mul(xs[0]!, scale), shift) as tf.Tensor4D;
     } else if (cls === 'ReLU') {
-      const mx = configValue(cfg, 'maxValue') as number | null | undefined;
+      const mx = opts.uncappedRelu6 ? null : (configValue(cfg, 'maxValue') as number | null | undefined);
       f = (xs) => (mx != null ? tf.clipByValue(xs[0]!, 0, mx) : tf.relu(xs[0]!)) as tf.Tensor4D;
     } else if (cls === 'Add') f = (xs) => tf.addN(xs) as tf.Tensor4D;
     else throw new BackboneError(`layersExecutor: layer ${l.name} of class ${cls} is not supported`);

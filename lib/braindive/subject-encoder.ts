@@ -82,7 +82,7 @@ export const FEATURE_CACHE_VERSION = 2;
 export function cachedFeatures(fx: FeatureExtractor, pixels: Uint8Array, n: number, side: number, cacheDir?: string, onBatch?: (done: number) => void): Float32Array {
   let file: string | undefined;
   if (cacheDir) {
-    const h = crypto.createHash('sha256').update(`${FEATURE_CACHE_VERSION}|${fx.name}|${fx.dim}|${n}x${side}x${side}x3|`).update(pixels).digest('hex').slice(0, 32);
+    const h = crypto.createHash('sha256').update(`${FEATURE_CACHE_VERSION}|${fx.name}|${fx.version ?? ''}|${fx.dim}|${n}x${side}x${side}x3|`).update(pixels).digest('hex').slice(0, 32);
     file = path.join(cacheDir, `features-${h}.f32`);
     if (fs.existsSync(file) && fs.statSync(file).size === n * fx.dim * 4) {
       const buf = fs.readFileSync(file);
@@ -153,7 +153,7 @@ export async function fitSubjectEncoder(
   };
   const d = fx.dim;
   const regions = await subjectRegions(s, { food: opts.food });
-  const encoder = trainVoxelEncoder(pick(tr, X, d), pick(tr, Y, v), tr.length, d, v, { X: pick(va, X, d), Y: pick(va, Y, v), n: va.length }, { featureName: fx.name, vertexSet: vertexSetId(s.fsIndex), regions }, opts);
+  const encoder = trainVoxelEncoder(pick(tr, X, d), pick(tr, Y, v), tr.length, d, v, { X: pick(va, X, d), Y: pick(va, Y, v), n: va.length }, { featureName: fx.name, featureVersion: fx.version, vertexSet: vertexSetId(s.fsIndex), regions }, opts);
   // R^2 per region on one kind of held-out row: the subject's images, or the extra trials
   const r2Of = (rows: number[]): { perVoxel: Float32Array; byRegion: Record<string, number> } => {
     const perVoxel = Float32Array.from(r2PerVertex(predictFromFeatures(encoder, pick(rows, X, d), rows.length), pick(rows, Y, v), v));

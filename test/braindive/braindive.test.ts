@@ -10,10 +10,10 @@ import * as path from 'node:path';
 import { initBackend, tf } from 'brainnet';
 import { ensureWasmDepthwiseGradients, depthwiseBackpropInput, depthwiseConv2dFrozen, pointwiseConv2d } from 'brainnet/compute';
 import { renderCategorisedSet } from 'brainnet/synthetic';
-import { builtinFeatureExtractor, builtinFeatureExtractorFor, configValue, layersExecutor, loadNsfwjsModel, type FeatureExtractor } from 'brainnet/backbones';
+import { builtinFeatureExtractor, builtinFeatureExtractorFor, configValue, BUILTIN_FEATURE_VERSION, layersExecutor, loadNsfwjsModel, type FeatureExtractor } from 'brainnet/backbones';
 import { conv3x3, initParams, pixelUNetNHWC, countParams, DEFAULT_PIXEL_UNET, loadPixelDiffusion, saveParams } from 'brainnet/diffusion';
 import {
-  cachedFeatures, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError,
+  cachedFeatures, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, predictVoxels, EncoderError,
   checkScale, topFraction, categoryShare, evaluateRegion, type VoxelEncoder,
 } from 'brainnet/braindive';
 
@@ -182,6 +182,35 @@ describe('braindive', () => {
     await assert.rejects(builtinFeatureExtractorFor({ featureName: 'clip-vit-b-16' } as VoxelEncoder), /'clip-vit-b-16'.*onnxFeatureExtractor/);
     fx.dispose();
     again.dispose();
+  });
+
+  it('feature versions: an encoder saved without one was trained on version 1 (uncapped ReLU6) and gets that extractor back; a mismatch is an error', async function () {
+    this.timeout(120000);
+    const v2 = await builtinFeatureExtractor('mobilenetv2', undefined, { inputSize: 128 });
+    assert.equal(v2.version, BUILTIN_FEATURE_VERSION);
+    const d = v2.dim, nv = 2;
+    const base = { dim: d, nVoxels: nv, vertexSet: 'lh 1 + rh 1 #0', w: tf.zeros([d, nv]) as tf.Tensor2D, b: tf.zeros([nv]) as tf.Tensor1D, regions: {} };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bd-ver-'));
+    // a file as saved before versions were recorded (no featureVersion in its metadata), and one saved now
+    await saveVoxelEncoder(path.join(dir, 'old.safetensors'), { ...base, featureName: v2.name });
+    await saveVoxelEncoder(path.join(dir, 'new.safetensors'), { ...base, featureName: v2.name, featureVersion: v2.version });
+    const old = await loadVoxelEncoder(path.join(dir, 'old.safetensors'));
+    const cur = await loadVoxelEncoder(path.join(dir, 'new.safetensors'));
+    assert.deepEqual([old.featureVersion, cur.featureVersion], [1, BUILTIN_FEATURE_VERSION]);
+    const v1 = await builtinFeatureExtractorFor(old);
+    assert.equal(v1.version, 1);
+    assert.equal(v1.name, v2.name);
+    // the versions differ in values (ReLU6 capped or not), on bright random images
+    const x = tf.randomUniform([2, 3, 128, 128], 0, 1, 'float32', 11) as tf.Tensor4D;
+    const gap = tf.max(tf.abs(tf.sub(v1.features(x), v2.features(x)))).dataSync()[0]!;
+    assert.ok(gap > 1e-3, `version 1 and 2 features differ (max gap ${gap})`);
+    assert.throws(() => predictVoxels(old, v2, x), /trained on version 1 .* makes version 2/);
+    assert.deepEqual(predictVoxels(old, v1, x).shape, [2, nv]);
+    await assert.rejects(builtinFeatureExtractor('mobilenetv2', undefined, { featureVersion: 7 }), /feature version 7 is unknown/);
+    fs.rmSync(dir, { recursive: true, force: true });
+    tf.dispose([x, base.w, base.b]);
+    v1.dispose();
+    v2.dispose();
   });
 
   it('evaluation: top fraction, category share and the effect size', () => {
