@@ -207,13 +207,14 @@ export const MIN_CHECK_VERTICES = 10;
 
 /**
  * Thresholds of the recovery checks, per subject size (a check passes when its value is at least the threshold).
- * tiny: set from the measured effects of the true fit with a margin: `npm run science -- --size tiny --seed 1` measured
- * depth 0.819, pRF 0.862 (the shuffled null: -0.70 and -0.82 over 20 and 4 vertices); the scale selector did not separate
- * (0.000 and 0.000, see the README), so the scale thresholds are the effects the model should show, not measured ones.
+ * tiny (200 training images, 10 epochs: SCIENCE_DEFAULTS in data-prep/science-run.ts): set from the measured effects of
+ * the true fit with a margin: `npm run science -- --size tiny --seed 1` measured depth 0.400 over 137 well-fit vertices
+ * and pRF 0.683 over 27 (the shuffled null: 0.132 over 20, and no well-fit V1-V3 vertex); the scale selector did not
+ * separate (0.000 and 0.000, see the README), so the scale thresholds are the effects the model should show, not measured.
  * workshop: not yet measured on world v3 (the slow suite measures them over 5 seeds); provisional.
  */
 export const RECOVERY_THRESHOLDS: Record<'tiny' | 'workshop', Record<RecoveryCheckName, number>> = {
-  tiny: { depthSpearman: 0.5, prfCentre: 0.6, scaleEarlyVsCategory: 0.1, scaleLocalVsGlobal: 0.05 },
+  tiny: { depthSpearman: 0.3, prfCentre: 0.5, scaleEarlyVsCategory: 0.1, scaleLocalVsGlobal: 0.05 },
   workshop: { depthSpearman: 0.5, prfCentre: 0.7, scaleEarlyVsCategory: 0.2, scaleLocalVsGlobal: 0.1 },
 };
 

@@ -1,7 +1,8 @@
 /**
  * Recovery of the synthetic world's truth. The pure checks (lib/synthetic/recovery.ts) on a hand-made truth and fit; then
- * the whole experiment (data-prep/science-run.ts) on a tiny world-v3 subject: the fitted encoder passes every recovery check
- * and the shuffled-image null (fMRI rows permuted against the images) fails every one.
+ * the whole experiment (data-prep/science-run.ts) on a tiny world-v3 subject (200 images, 10 epochs, about 200 s of CPU):
+ * the fitted encoder recovers depth and pRF centres above their thresholds (scale is not recovered: an open finding), and
+ * the shuffled-image null (fMRI rows permuted against the images) fails every check.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
@@ -116,10 +117,11 @@ describe('recovery of a tiny world-v3 subject, with the shuffled-image null', fu
     console.log(table.split('\n').slice(0, 12).join('\n'));
     assert.equal(report.world.version, 3);
     assert.equal(report.world.network, 'inceptionv3');
-    // depth and pRF centre: recovered with a margin (measured 0.819 and 0.862 at seed 1)
+    // depth and pRF centre: recovered with a margin (measured 0.400 and 0.683 at seed 1, thresholds 0.3 and 0.5)
     for (const c of report.checks.filter((x) => x.name === 'depthSpearman' || x.name === 'prfCentre')) assert.ok(c.pass, `${c.what}: ${c.value.toFixed(3)} below ${c.threshold}`);
     // scale: computed over the category ROIs and V1-V3, but NOT recovered on world v3 at this size (the scale selector
-    // collapses to local everywhere, 0.000 at seed 1; an open finding in the README), so the run's overall pass is false
+    // collapses to local everywhere, 0.000 at seed 1, in the fit and the null alike; an open finding in the README), so
+    // the run's overall pass is false
     const scale = report.checks.filter((x) => x.name.startsWith('scale'));
     assert.ok(scale.every((c) => Number.isFinite(c.value) && c.n >= 100), 'the scale checks ran over the ROIs');
     assert.equal(report.pass, report.checks.every((c) => c.pass) && report.null!.failsEveryCheck);
