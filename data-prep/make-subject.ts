@@ -1,8 +1,8 @@
 /**
  * make-subject: writes a synthetic subject with known ground truth.
  *
- *   tsx data-prep/make-subject.ts --layout algonauts --size tiny|workshop|full --seed N --out DIR [--train N --test N]
- *   tsx data-prep/make-subject.ts --layout nsd --size tiny|workshop|full --seed N --out DIR [--sessions S] [--image-size PX]
+ *   tsx data-prep/make-subject.ts --layout algonauts --size tiny|workshop|full --seed N --out DIR [--train N --test N] [--world v3|v2] [--network inceptionv3|mobilenetv2]
+ *   tsx data-prep/make-subject.ts --layout nsd --size tiny|workshop|full --seed N --out DIR [--sessions S] [--image-size PX] [--world v3|v2] [--network ...]
  *
  * Several subjects in one call: `--seed 1,2,3` (or `--seed 1-8`) with `{seed}` in `--out`, e.g.
  * `--out data/subjects/paper-s{seed}`; each seed is a different subject (its own noise, stimuli and responses).
@@ -28,7 +28,7 @@ function parseArgs(argv: string[]): Record<string, string> {
   return out;
 }
 
-const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N|N,M,...|N-M --out DIR (with {seed} for several) [--train N --test N (algonauts)] [--sessions S --image-size PX (nsd)] [--overwrite]';
+const USAGE = 'usage: make-subject --layout algonauts|nsd --size tiny|workshop|full --seed N|N,M,...|N-M --out DIR (with {seed} for several) [--world v3|v2] [--network inceptionv3|mobilenetv2 (v3: the world\'s network, not the one you fit)] [--train N --test N (algonauts)] [--sessions S --image-size PX (nsd)] [--overwrite]';
 
 /** An optional positive integer argument. */
 function count(args: Record<string, string>, key: string): number | undefined {
@@ -68,11 +68,15 @@ async function makeOne(args: Record<string, string>, seed: number, out: string):
   }
   const train = count(args, 'train'), test = count(args, 'test');
   const overwrite = args.overwrite === 'true';
-  console.log(`make-subject: ${layout} ${size}, seed ${seed}${train ? `, ${train} training images` : ''} -> ${out}`);
+  const world = (args.world ?? 'v3') as 'v2' | 'v3';
+  if (world !== 'v2' && world !== 'v3') throw new Error(`make-subject: --world must be v2 or v3, got '${world}'\n${USAGE}`);
+  const network = (args.network ?? 'inceptionv3') as 'inceptionv3' | 'mobilenetv2';
+  if (network !== 'inceptionv3' && network !== 'mobilenetv2') throw new Error(`make-subject: --network must be inceptionv3 or mobilenetv2, got '${network}'\n${USAGE}`);
+  console.log(`make-subject: ${layout} ${size}, seed ${seed}, world ${world}${world === 'v3' ? ` (${network})` : ''}${train ? `, ${train} training images` : ''} -> ${out}`);
   let last = 0;
   if (layout === 'nsd') {
     const r = await makeNsdSubject({
-      size, seed, out, sessions: count(args, 'sessions'), imageSize: count(args, 'image-size'), overwrite,
+      size, seed, out, sessions: count(args, 'sessions'), imageSize: count(args, 'image-size'), overwrite, world, network,
       onProgress: (stage, done, total, ms) => {
         if (done < total && ms - last < 2000) return;
         last = ms;
@@ -86,7 +90,7 @@ async function makeOne(args: Record<string, string>, seed: number, out: string):
     return;
   }
   const res = await makeAlgonautsSubject({
-    size, seed, out, train, test, overwrite,
+    size, seed, out, train, test, overwrite, world, network,
     onProgress: (stage, done, total, ms) => {
       if (stage === 'images' && done < total && ms - last < 2000) return;
       last = ms;

@@ -14,11 +14,15 @@
  * Features (MobileNetV2 at --input-size 128 by default; --backbone inceptionv3; or --onnx FILE, an exported image encoder
  * such as CLIP's vision tower, at --input-size 224 with CLIP's normalisation, named onnx:<output> as the notebook names it)
  * are cached by content in --cache (default data/braindive/features), so a rerun with the same images is quick. AdamW runs --steps (default 3000) steps; each voxel keeps its best validation weights.
+ * The synthetic subject is made by world v3 (its responses come from the pixels, through InceptionV3 and a contrast model):
+ * the localiser's responses are that world's trueResponse to the localiser images, and the world's parameters are copied
+ * next to --out as world.safetensors, so that tests can score generated images by the true brain (readWorld).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { loadAlgonautsSubject, progress } from 'brainnet';
 import {
-  makeAlgonautsSubject, syntheticLocaliser, localiserThroughGenerator, groundTruth, syntheticWorldVersion,
+  makeAlgonautsSubject, syntheticLocaliser, syntheticLocaliserV3, localiserThroughGenerator, groundTruth, loadSyntheticWorld, syntheticWorldVersion,
   SYNTHETIC_WORLD_VERSION,
 } from 'brainnet/synthetic';
 import { builtinFeatureExtractor, loadOnnxImageEncoder } from 'brainnet/backbones';
@@ -54,7 +58,10 @@ function arg(name: string, def: string): string {
     : await builtinFeatureExtractor(backbone, undefined, size ? { inputSize: Number(size) } : {});
   // the subject's own responses to categorised 64x64 images (a category localiser): only for the generated synthetic subject
   const nLoc = Number(arg('localiser', synthetic ? '6000' : '0'));
-  let extra = nLoc > 0 ? syntheticLocaliser({ size: 'tiny', subjectSeed: 1, n: nLoc }) : undefined;
+  const world = synthetic && syntheticWorldVersion(subject)! >= 3 ? await loadSyntheticWorld(subject) : undefined;
+  let extra = nLoc > 0
+    ? world ? await syntheticLocaliserV3({ world, size: 'tiny', subjectSeed: 1, n: nLoc, onProgress: (d) => { if (d % 640 === 0 || d === nLoc) console.log(`localiser: true responses ${d}/${nLoc}`); } }) : syntheticLocaliser({ size: 'tiny', subjectSeed: 1, n: nLoc })
+    : undefined;
   const gen = arg('generator', 'models/synthetic-diffusion-64');
   if (extra && gen !== 'none') {
     const model = await loadSyntheticDiffusion(gen);
@@ -70,6 +77,10 @@ function arg(name: string, def: string): string {
   const r = await fitSubjectEncoder(s, fx, { extra, food, steps: Number(arg('steps', '3000')), lr: Number(arg('lr', '1e-3')), featureCacheDir: arg('cache', 'data/braindive/features'), onProgress: (d) => bar.update(d) });
   bar.done();
   await saveVoxelEncoder(out, r.encoder);
+  if (world) {
+    fs.copyFileSync(path.join(subject, 'ground_truth', 'world.safetensors'), path.join(path.dirname(out), 'world.safetensors'));
+    await world.dispose();
+  }
   const show = ['FFA', 'PPA', 'EBA', 'VWFA', 'food', 'early'];
   const pick = (t: Record<string, number>) => Object.fromEntries(show.map((k) => [k, +(t[k] ?? NaN).toFixed(3)]));
   console.log(JSON.stringify({ out, featureName: fx.name, nTrain: r.nTrain, nVal: r.nVal, valR2Scenes: pick(r.regionR2), ...(r.extraR2 ? { valR2Localiser: pick(r.extraR2) } : {}) }));

@@ -158,18 +158,20 @@ export async function loadBuiltinBackbone(which: BuiltinBackboneName, opts: Buil
   }
   const layers = opts.layers ?? spec.layers;
   const native = size[0] === spec.inputSize[0] && size[1] === spec.inputSize[1];
+  // a smaller input is part of the network's identity (token caches and worlds are keyed by the name)
+  const sizeTag = native ? '' : `@${size[0] === size[1] ? size[0] : `${size[0]}x${size[1]}`}`;
   await initBackend();
   if (engine === 'tfjs') {
     const model = await loadNsfwjsModel(which, native ? undefined : { outputs: layers, inputSize: size });
     try {
-      return tfjsLayersBackbone(model, { name: `${which}@nsfwjs4`, layers, inputSize: size, mean: [0, 0, 0], std: [1, 1, 1] });
+      return tfjsLayersBackbone(model, { name: `${which}@nsfwjs4${sizeTag}`, layers, inputSize: size, mean: [0, 0, 0], std: [1, 1, 1] });
     } catch (e) {
       model.dispose();
       throw e;
     }
   }
   const files = readNsfwjsModel(which);
-  const name = `${which}@nsfwjs4+ort${ort.env.versions.common}`;
+  const name = `${which}@nsfwjs4${sizeTag}+ort${ort.env.versions.common}`;
   const conv = kerasToOnnx(kerasLayers(files.modelTopology, which), decodeTfjsWeights(files.weightSpecs, files.weightData, `${which} (${files.source})`), {
     outputs: layers, inputSize: size, name,
   });

@@ -52,6 +52,8 @@ export interface FeatureExtractor {
   readonly inputSize: number;
   /** Feature width D. */
   readonly dim: number;
+  /** Version of the values under this name (the built-ins: BUILTIN_FEATURE_VERSION, or 1 when rebuilt for an older model); absent elsewhere. */
+  readonly version?: number;
   /** images [B, 3, H, W] on [0, 1] -> unit-normalised features [B, D]; differentiable. */
   features(images01: tf.Tensor4D): tf.Tensor2D;
   /** Frees the network's weights. */

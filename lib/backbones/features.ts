@@ -27,12 +27,21 @@ function prep(images01: tf.Tensor4D, size: number, mean: readonly number[], std:
 }
 
 /**
+ * Version of the built-in extractors' values under the same name: 1 ran MobileNetV2's ReLU6 uncapped (the Keras executor
+ * read only snake_case config keys), 2 caps it as tfjs-layers does. A model trained on features records the version
+ * (e.g. a voxel encoder's `featureVersion`), and {@link builtinFeatureExtractorFor} rebuilds that version.
+ */
+export const BUILTIN_FEATURE_VERSION = 2;
+
+/**
  * A built-in tfjs backbone's last feature map ('mobilenetv2': out_relu 7x7x1280 at 224^2; 'inceptionv3': mixed10 at 299^2),
  * global-average-pooled and unit-normalised; differentiable through tfjs (wasm included). MobileNetV2 also runs at another
  * `inputSize` (a multiple of 32; its name then ends in @size), which makes guidance of small images cheaper.
  */
-export async function builtinFeatureExtractor(which: BuiltinBackboneName = 'mobilenetv2', layer?: string, opts: { inputSize?: number } = {}): Promise<FeatureExtractor> {
+export async function builtinFeatureExtractor(which: BuiltinBackboneName = 'mobilenetv2', layer?: string, opts: { inputSize?: number; featureVersion?: number } = {}): Promise<FeatureExtractor> {
   await initBackend();
+  const version = opts.featureVersion ?? BUILTIN_FEATURE_VERSION;
+  if (version !== 1 && version !== BUILTIN_FEATURE_VERSION) throw new BackboneError(`builtinFeatureExtractor: feature version ${version} is unknown; this build makes versions 1 and ${BUILTIN_FEATURE_VERSION} (BUILTIN_FEATURE_VERSION)`);
   ensureWasmDepthwiseGradients();
   const spec = which === 'mobilenetv2' ? { size: 224, layer: 'out_relu' } : { size: 299, layer: 'mixed10' };
   const size = opts.inputSize ?? spec.size;
@@ -44,11 +53,12 @@ export async function builtinFeatureExtractor(which: BuiltinBackboneName = 'mobi
   const out = model.getLayer(tapName).output as tf.SymbolicTensor;
   const tap = tf.model({ inputs: model.inputs, outputs: out });
   const dim = out.shape[3] as number;
-  const diff = which === 'mobilenetv2' ? layersExecutor(model, tapName) : null;
+  const diff = which === 'mobilenetv2' ? layersExecutor(model, tapName, { uncappedRelu6: version === 1 }) : null;
   return {
     name: `${which}@nsfwjs4/${tapName}${size !== spec.size ? `@${size}` : ''}`,
     inputSize: size,
     dim,
+    version,
     features(images01) {
       return tf.tidy(() => {
         const x = tf.transpose(prep(images01, size, [0, 0, 0], [1, 1, 1]), [0, 2, 3, 1]) as tf.Tensor4D;
@@ -62,11 +72,15 @@ export async function builtinFeatureExtractor(which: BuiltinBackboneName = 'mobi
   };
 }
 
-/** The built-in feature extractor that features named `featureName` came from ('mobilenetv2@nsfwjs4/out_relu', optionally '@128'), e.g. a voxel encoder's; other names are an error that says what to load instead. */
-export async function builtinFeatureExtractorFor(trained: { featureName: string }): Promise<FeatureExtractor> {
+/**
+ * The built-in feature extractor that features named `featureName` came from ('mobilenetv2@nsfwjs4/out_relu', optionally
+ * '@128'), e.g. a voxel encoder's, at the `featureVersion` they were computed with (default: the current one; loadVoxelEncoder
+ * gives 1 to an encoder saved before versions were recorded); other names are an error that says what to load instead.
+ */
+export async function builtinFeatureExtractorFor(trained: { featureName: string; featureVersion?: number }): Promise<FeatureExtractor> {
   const m = /^(mobilenetv2|inceptionv3)@nsfwjs4\/([^@]+)(?:@(\d+))?$/.exec(trained.featureName);
   if (!m) throw new BackboneError(`the encoder was trained on features '${trained.featureName}', which are not a built-in backbone's; load that extractor yourself (e.g. onnxFeatureExtractor for an exported CLIP)`);
-  return builtinFeatureExtractor(m[1] as BuiltinBackboneName, m[2], m[3] ? { inputSize: Number(m[3]) } : {});
+  return builtinFeatureExtractor(m[1] as BuiltinBackboneName, m[2], { ...(m[3] ? { inputSize: Number(m[3]) } : {}), featureVersion: trained.featureVersion });
 }
 
 /** Options of {@link onnxFeatureExtractor}. */

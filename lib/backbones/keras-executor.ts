@@ -4,21 +4,29 @@
  * input gradients are built (tfjs-layers' fused convolutions always build the filter gradient too, which
  * wasm lacks), and 1x1 and depthwise convolutions use the fast kernels of lib/compute.
  *
- * Note: the layer configs are read with Keras's snake_case keys (`max_value`, `use_bias`), but tfjs-layers reports
- * them in camelCase (`maxValue`, `useBias`), so MobileNetV2's ReLU6 runs as an uncapped ReLU here and its features
- * differ from tfjs-layers' (and from the tokens view). The committed synthetic-world encoder was trained on these
- * features, so correcting the keys means retraining it.
+ * Layer configs: tfjs-layers' `getConfig()` reports camelCase keys (`maxValue`, `useBias`); Keras JSON uses snake_case
+ * (`max_value`, `use_bias`). `configValue` reads either, so MobileNetV2's ReLU6 is capped at 6 as in tfjs-layers (an
+ * earlier version read only snake_case and ran it as a plain ReLU, up to 33.7 off at out_relu).
  */
 import * as tf from '@tensorflow/tfjs';
 import { depthwiseConv2dFrozen, pointwiseConv2d } from '../compute/wasm-kernels.js';
 import { BackboneError } from './contract.js';
 
+/** A layer config value under its tfjs-layers camelCase key or its Keras snake_case key (e.g. 'maxValue' / 'max_value'). */
+export function configValue(cfg: Record<string, unknown>, camel: string): unknown {
+  if (camel in cfg) return cfg[camel];
+  const snake = camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return cfg[snake];
+}
+
 /**
  * Runs a Keras functional model (Conv2D, DepthwiseConv2D, BatchNormalization, ReLU, ZeroPadding2D, Add)
  * up to layer `tap` with plain tfjs ops, NHWC in -> NHWC out. Unlike tfjs-layers (fused convolutions,
  * whose gradient always computes the filter gradient, missing on wasm), only the input gradient is built.
+ * `uncappedRelu6` reproduces the executor before the camelCase fix (every ReLU uncapped), only so that a model trained
+ * on those features (feature version 1, see BUILTIN_FEATURE_VERSION in features.ts) still sees what it was trained on.
  */
-export function layersExecutor(model: tf.LayersModel, tap: string): (x: tf.Tensor4D) => tf.Tensor4D {
+export function layersExecutor(model: tf.LayersModel, tap: string, opts: { uncappedRelu6?: boolean } = {}): (x: tf.Tensor4D) => tf.Tensor4D {
   type Step = { name: string; inputs: string[]; f: (xs: tf.Tensor4D[]) => tf.Tensor4D };
   const steps: Step[] = [];
   for (const l of model.layers) {
@@ -35,7 +43,7 @@ export function layersExecutor(model: tf.LayersModel, tap: string): (x: tf.Tenso
       const strides = cfg.strides as [number, number];
       const padding = cfg.padding as 'same' | 'valid';
       const k = w[0] as tf.Tensor4D;
-      const b = cfg.use_bias ? w[1] : undefined;
+      const b = configValue(cfg, 'useBias') ? w[1] : undefined;
       if (cfg.activation !== 'linear') throw new BackboneError(`layersExecutor: layer ${l.name} has activation ${String(cfg.activation)}; only linear is supported`);
       f = (xs) => {
         // the weights are frozen: 1x1 convolutions as matrix products and depthwise ones with a fast input gradient
@@ -50,7 +58,7 @@ export function layersExecutor(model: tf.LayersModel, tap: string): (x: tf.Tenso
       const shift = tf.keep(tf.sub(beta, tf.mul(mean, scale)));
       f = (xs) => tf.add(tf.mul(xs[0]!, scale), shift) as tf.Tensor4D;
     } else if (cls === 'ReLU') {
-      const mx = cfg.max_value as number | null;
+      const mx = opts.uncappedRelu6 ? null : (configValue(cfg, 'maxValue') as number | null | undefined);
       f = (xs) => (mx != null ? tf.clipByValue(xs[0]!, 0, mx) : tf.relu(xs[0]!)) as tf.Tensor4D;
     } else if (cls === 'Add') f = (xs) => tf.addN(xs) as tf.Tensor4D;
     else throw new BackboneError(`layersExecutor: layer ${l.name} of class ${cls} is not supported`);

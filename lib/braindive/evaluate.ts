@@ -48,10 +48,18 @@ export interface RegionEvaluation {
   /** Share of each category among guided and unguided images. */
   guidedShares: Record<EvalCategory, number>;
   unguidedShares: Record<EvalCategory, number>;
+  /** The region's TRUE response (e.g. a synthetic world's trueResponse), when given: means and (guided - unguided) / sd(unguided). */
+  truth?: { guided: number; unguided: number; effectSD: number };
 }
 
-/** Evaluates guided against unguided images of one region: probabilities [N,5] and predicted activations [N]. */
-export function evaluateRegion(region: string, category: EvalCategory, guided: { probs: ArrayLike<number>; activation: ArrayLike<number> }, unguided: { probs: ArrayLike<number>; activation: ArrayLike<number> }, topFrac = 0.2): RegionEvaluation {
+/** The effect of guided over unguided values in unguided standard deviations: (mean g - mean u) / sd(u). */
+export function effectSize(guided: ArrayLike<number>, unguided: ArrayLike<number>): { guided: number; unguided: number; effectSD: number } {
+  const g = meanStd(guided), u = meanStd(unguided);
+  return { guided: g.mean, unguided: u.mean, effectSD: (g.mean - u.mean) / (u.std > 0 ? u.std : NaN) };
+}
+
+/** Evaluates guided against unguided images of one region: probabilities [N,5], predicted activations [N] and, when known, true responses [N]. */
+export function evaluateRegion(region: string, category: EvalCategory, guided: { probs: ArrayLike<number>; activation: ArrayLike<number>; truth?: ArrayLike<number> }, unguided: { probs: ArrayLike<number>; activation: ArrayLike<number>; truth?: ArrayLike<number> }, topFrac = 0.2): RegionEvaluation {
   const n = guided.activation.length;
   const m = unguided.activation.length;
   const g = meanStd(guided.activation);
@@ -69,11 +77,13 @@ export function evaluateRegion(region: string, category: EvalCategory, guided: {
     effectSD: (g.mean - u.mean) / (u.std > 0 ? u.std : NaN),
     guidedShares: shares(guided.probs, n),
     unguidedShares: shares(unguided.probs, m),
+    ...(guided.truth && unguided.truth ? { truth: effectSize(guided.truth, unguided.truth) } : {}),
   };
 }
 
-/** A plain-text table of evaluation rows. */
+/** A plain-text table of evaluation rows: category shares, the encoder's effect and, when known, the true response's effect (both in unguided sd). */
 export function formatEvaluation(rows: RegionEvaluation[]): string {
-  const head = 'region  category  n   guided%  top20%  unguided%  d(activation)/sd';
-  return [head, ...rows.map((r) => `${r.region.padEnd(7)} ${r.category.padEnd(8)} ${String(r.n).padStart(3)}  ${(100 * r.guidedShare).toFixed(0).padStart(6)}  ${(100 * r.guidedTopShare).toFixed(0).padStart(6)}  ${(100 * r.unguidedShare).toFixed(0).padStart(9)}  ${r.effectSD.toFixed(2).padStart(8)}`)].join('\n');
+  const truth = rows.some((r) => r.truth);
+  const head = `region  category  n   guided%  top20%  unguided%  encoder d/sd${truth ? '  true d/sd' : ''}`;
+  return [head, ...rows.map((r) => `${r.region.padEnd(7)} ${r.category.padEnd(8)} ${String(r.n).padStart(3)}  ${(100 * r.guidedShare).toFixed(0).padStart(6)}  ${(100 * r.guidedTopShare).toFixed(0).padStart(6)}  ${(100 * r.unguidedShare).toFixed(0).padStart(9)}  ${r.effectSD.toFixed(2).padStart(12)}${truth ? (r.truth ? r.truth.effectSD.toFixed(2) : '-').padStart(11) : ''}`)].join('\n');
 }

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
 import { writePng } from '../io/image.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { withFolderLock } from '../io/lock.js';
@@ -81,11 +82,14 @@ export async function runRegions(o: RunRegionsOptions): Promise<{ written: numbe
   });
 }
 
+/** The true response of a region to images [N,3,H,W] on [0,1] -> [N] (e.g. a synthetic world's trueResponse averaged over the region), passed in by the caller. */
+export type RegionTruth = (region: string, images: tf.Tensor4D) => Promise<Float32Array>;
+
 /**
  * BrainDiVE's evaluation from fixed seeds: one unguided set, then one guided set per region (scale `scale`),
- * each classified by the pipeline's classifier and scored by its encoder; one row per region.
+ * each classified by the pipeline's classifier, scored by its encoder and, with `truth`, by the true response; one row per region.
  */
-export async function evaluateGuidance(pipeline: BrainDiVEPipeline, regions: string[], o: { scale: number; seeds: number[]; steps: number; scheduler?: SchedulerKind }): Promise<RegionEvaluation[]> {
+export async function evaluateGuidance(pipeline: BrainDiVEPipeline, regions: string[], o: { scale: number; seeds: number[]; steps: number; scheduler?: SchedulerKind; truth?: RegionTruth }): Promise<RegionEvaluation[]> {
   // 1. check inputs: regions with a preferred category
   if (!regions.length) throw new Error('evaluateGuidance: give at least one region');
   for (const region of regions) {
@@ -105,7 +109,8 @@ export async function evaluateGuidance(pipeline: BrainDiVEPipeline, regions: str
     const g = await pipeline.generate({ region, scale: o.scale, seeds: o.seeds, steps: o.steps, scheduler: o.scheduler });
     const ua = pipeline.score(region, u.images);
     const gp = await classify(g.images);
-    rows.push(evaluateRegion(region, REGION_CATEGORY[region]!, { probs: gp, activation: g.activation }, { probs: up, activation: ua }));
+    const truth = o.truth ? { g: await o.truth(region, g.images), u: await o.truth(region, u.images) } : undefined;
+    rows.push(evaluateRegion(region, REGION_CATEGORY[region]!, { probs: gp, activation: g.activation, truth: truth?.g }, { probs: up, activation: ua, truth: truth?.u }));
     g.images.dispose();
   }
   u.images.dispose();

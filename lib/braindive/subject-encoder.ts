@@ -75,11 +75,14 @@ export interface FitSubjectResult {
   nVal: number;
 }
 
+/** Bumped when a built-in extractor's values change under the same name (2: MobileNetV2's ReLU6 capped in the Keras executor), so old caches miss. */
+export const FEATURE_CACHE_VERSION = 2;
+
 /** Features [n, D] of images [n, side, side, 3] (uint8 HWC), read from `cacheDir` when an earlier run stored them; the file is named by the SHA-256 of the extractor's name and the pixels, so other images or another backbone never hit it. */
 export function cachedFeatures(fx: FeatureExtractor, pixels: Uint8Array, n: number, side: number, cacheDir?: string, onBatch?: (done: number) => void): Float32Array {
   let file: string | undefined;
   if (cacheDir) {
-    const h = crypto.createHash('sha256').update(`${fx.name}|${fx.dim}|${n}x${side}x${side}x3|`).update(pixels).digest('hex').slice(0, 32);
+    const h = crypto.createHash('sha256').update(`${FEATURE_CACHE_VERSION}|${fx.name}|${fx.version ?? ''}|${fx.dim}|${n}x${side}x${side}x3|`).update(pixels).digest('hex').slice(0, 32);
     file = path.join(cacheDir, `features-${h}.f32`);
     if (fs.existsSync(file) && fs.statSync(file).size === n * fx.dim * 4) {
       const buf = fs.readFileSync(file);
@@ -150,7 +153,7 @@ export async function fitSubjectEncoder(
   };
   const d = fx.dim;
   const regions = await subjectRegions(s, { food: opts.food });
-  const encoder = trainVoxelEncoder(pick(tr, X, d), pick(tr, Y, v), tr.length, d, v, { X: pick(va, X, d), Y: pick(va, Y, v), n: va.length }, { featureName: fx.name, vertexSet: vertexSetId(s.fsIndex), regions }, opts);
+  const encoder = trainVoxelEncoder(pick(tr, X, d), pick(tr, Y, v), tr.length, d, v, { X: pick(va, X, d), Y: pick(va, Y, v), n: va.length }, { featureName: fx.name, featureVersion: fx.version, vertexSet: vertexSetId(s.fsIndex), regions }, opts);
   // R^2 per region on one kind of held-out row: the subject's images, or the extra trials
   const r2Of = (rows: number[]): { perVoxel: Float32Array; byRegion: Record<string, number> } => {
     const perVoxel = Float32Array.from(r2PerVertex(predictFromFeatures(encoder, pick(rows, X, d), rows.length), pick(rows, Y, v), v));

@@ -22,6 +22,8 @@ export class EncoderError extends Error {
 /** A trained voxel-wise encoder: W [D,V], b [V], for a feature extractor and a vertex set. */
 export interface VoxelEncoder {
   featureName: string;
+  /** Version of the features it was trained on (FeatureExtractor.version); undefined for extractors without one. Saved encoders without it were trained on version 1. */
+  featureVersion?: number;
   dim: number;
   nVoxels: number;
   /** Identifies the vertex set (counts and a hash of the fsaverage indices). */
@@ -58,7 +60,7 @@ export interface TrainVoxelOptions {
 export function trainVoxelEncoder(
   X: Float32Array, Y: Float32Array, n: number, d: number, v: number,
   val: { X: Float32Array; Y: Float32Array; n: number } | null,
-  meta: { featureName: string; vertexSet: string; regions?: Record<string, Int32Array> },
+  meta: { featureName: string; featureVersion?: number; vertexSet: string; regions?: Record<string, Int32Array> },
   opts: TrainVoxelOptions = {},
 ): VoxelEncoder {
   const { steps = 600, lr = 1e-3, weightDecay = 1e-4, batch = 64, seed = 0 } = opts;
@@ -122,7 +124,7 @@ export function trainVoxelEncoder(
   w.dispose();
   b.dispose();
   ymean = new Float32Array(0);
-  const enc: VoxelEncoder = { featureName: meta.featureName, dim: d, nVoxels: v, vertexSet: meta.vertexSet, w: wOut, b: bOut, regions: meta.regions ?? {} };
+  const enc: VoxelEncoder = { featureName: meta.featureName, featureVersion: meta.featureVersion, dim: d, nVoxels: v, vertexSet: meta.vertexSet, w: wOut, b: bOut, regions: meta.regions ?? {} };
   if (val) {
     const p = predictFromFeatures(enc, val.X, val.n);
     enc.valR2 = Float32Array.from(r2PerVertex(p, val.Y, v));
@@ -141,10 +143,13 @@ export function predictVoxels(enc: VoxelEncoder, fx: FeatureExtractor, images01:
   return tf.tidy(() => tf.add(tf.matMul(fx.features(images01), enc.w), enc.b) as tf.Tensor2D);
 }
 
-/** Checks that a feature extractor is the one an encoder was trained on (same name and width); throws EncoderError otherwise. */
+/** Checks that a feature extractor is the one an encoder was trained on (same name, width and feature version); throws EncoderError otherwise. */
 export function checkExtractor(enc: VoxelEncoder, fx: FeatureExtractor): void {
   if (fx.dim !== enc.dim || fx.name !== enc.featureName) {
     throw new EncoderError(`the encoder was trained on features '${enc.featureName}' (${enc.dim}-d) but the feature extractor is '${fx.name}' (${fx.dim}-d); load the same backbone or retrain the encoder`);
+  }
+  if (fx.version !== undefined && enc.featureVersion !== undefined && fx.version !== enc.featureVersion) {
+    throw new EncoderError(`the encoder was trained on version ${enc.featureVersion} of the features '${enc.featureName}', but the feature extractor makes version ${fx.version}; load it with builtinFeatureExtractorFor(encoder) or retrain the encoder`);
   }
 }
 
@@ -186,7 +191,7 @@ export async function saveVoxelEncoder(file: string, enc: VoxelEncoder): Promise
   };
   if (enc.valR2) t['val_r2'] = { dtype: 'float32', shape: [enc.nVoxels], data: enc.valR2 };
   for (const [k, idx] of Object.entries(enc.regions)) t[`region.${k}`] = { dtype: 'int32', shape: [idx.length], data: idx };
-  await writeSafetensors(file, t as never, { format: 'brainnet-voxel-encoder', featureName: enc.featureName, vertexSet: enc.vertexSet });
+  await writeSafetensors(file, t as never, { format: 'brainnet-voxel-encoder', featureName: enc.featureName, ...(enc.featureVersion !== undefined ? { featureVersion: String(enc.featureVersion) } : {}), vertexSet: enc.vertexSet });
 }
 
 /** Loads an encoder; with `expectVertexSet`, an encoder trained for another vertex set is an error. */
@@ -203,6 +208,7 @@ export async function loadVoxelEncoder(file: string, opts: { expectVertexSet?: s
   for (const [k, t] of Object.entries(tensors)) if (k.startsWith('region.')) regions[k.slice(7)] = Int32Array.from(t.data as ArrayLike<number>);
   return {
     featureName: metadata.featureName ?? '',
+    featureVersion: metadata.featureVersion !== undefined ? Number(metadata.featureVersion) : /^(mobilenetv2|inceptionv3)@nsfwjs4\//.test(metadata.featureName ?? '') ? 1 : undefined,
     dim: d,
     nVoxels: v,
     vertexSet: metadata.vertexSet ?? '',

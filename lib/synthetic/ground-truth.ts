@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AlgonautsSubject } from '../data/algonauts.js';
 import { FileFormatError } from '../io/errors.js';
+import { readWorld, type SyntheticWorld } from './world-v3.js';
 
 /** The ground-truth file of a subject folder. */
 export function groundTruthFile(dir: string): string {
@@ -41,11 +42,17 @@ export interface VertexTruth {
   /** [N] intended depth (early | mid | late) and scale (local | global). */
   depth: string[];
   scale: string[];
-  /** [N] Algonauts noise ceiling (fraction) for the training images' repeat counts. */
+  /** [N] Algonauts noise ceiling (fraction) for the training images' repeat counts (world v3: from the ncsnr estimated from the repeats). */
   noiseCeiling: Float32Array;
+  /** The world version that made the subject (1 when the file names none). */
+  version: number;
+  /** World v3: [N] true depth (0 the pixel-level SOC model, up to 1 the world network's last tap), NaN for older worlds. */
+  trueDepth: Float32Array;
+  /** World v3: the network the truth is made of ('inceptionv3' or 'mobilenetv2'), undefined for older worlds. */
+  network?: string;
 }
 
-type HemiJson = { fsIndex: number[]; roi: string[]; prfX: (number | null)[]; prfY: (number | null)[]; depth: string[]; scale: string[]; noiseCeiling: number[] };
+type HemiJson = { fsIndex: number[]; roi: string[]; prfX: (number | null)[]; prfY: (number | null)[]; depth: string[]; scale: string[]; noiseCeiling: number[]; trueDepth?: number[] };
 const FIELDS = ['fsIndex', 'roi', 'prfX', 'prfY', 'depth', 'scale', 'noiseCeiling'] as const;
 
 /**
@@ -57,7 +64,7 @@ export function groundTruth(subject: string | Pick<AlgonautsSubject, 'dir' | 'ch
   const dir = typeof subject === 'string' ? subject : subject.dir;
   const f = groundTruthFile(dir);
   if (!fs.existsSync(f)) return undefined;
-  const gt = JSON.parse(fs.readFileSync(f, 'utf8')) as Record<'lh' | 'rh', HemiJson | undefined>;
+  const gt = JSON.parse(fs.readFileSync(f, 'utf8')) as Record<'lh' | 'rh', HemiJson | undefined> & { version?: number; network?: string };
   const cols = { lh: [] as number[], rh: [] as number[] };
   for (const h of ['lh', 'rh'] as const) {
     const hemi = gt[h];
@@ -77,5 +84,36 @@ export function groundTruth(subject: string | Pick<AlgonautsSubject, 'dir' | 'ch
     depth: at('depth'),
     scale: at('scale'),
     noiseCeiling: Float32Array.from(at('noiseCeiling')),
+    version: gt.version ?? 1,
+    trueDepth: Float32Array.from(idx, ([h, k]) => gt[h]!.trueDepth?.[k] ?? NaN),
+    network: gt.network,
   };
+}
+
+/** Thrown when a function that needs world v3 gets a subject made by an older world; says which and how to regenerate it. */
+export class WorldVersionError extends Error {
+  override name = 'WorldVersionError';
+}
+
+/** Checks that the subject in `dir` was made by world v3 (or later); `what` names the caller. */
+export function requireWorldV3(dir: string, what: string): void {
+  const v = syntheticWorldVersion(dir);
+  if (v === null) throw new WorldVersionError(`${what}: ${dir} has no ground_truth/vertices.json, so it is not a synthetic subject; it needs one made by synthetic world version 3 (npm run make-subject -- --layout algonauts --size tiny --seed 1 --out ${dir}).`);
+  if (v < 3) {
+    let size = 'tiny', seed = '1';
+    try {
+      const head = fs.readFileSync(groundTruthFile(dir), 'utf8').slice(0, 400);
+      size = /"size":\s*"(\w+)"/.exec(head)?.[1] ?? size;
+      seed = /"seed":\s*(\d+)/.exec(head)?.[1] ?? seed;
+    } catch { /* the defaults */ }
+    throw new WorldVersionError(`${what}: ${dir} was made by synthetic world version ${v}, which has no pixel-computable truth; this needs version 3. Regenerate it: npm run make-subject -- --layout algonauts --size ${size} --seed ${seed} --out ${dir} (world v3 is the default; --world v2 keeps the old one).`);
+  }
+}
+
+/** World v3 of a synthetic subject folder (ground_truth/world.safetensors): `trueResponse(images)` as when the subject was made. */
+export async function loadSyntheticWorld(dir: string): Promise<SyntheticWorld> {
+  requireWorldV3(dir, 'loadSyntheticWorld');
+  const file = path.join(dir, 'ground_truth', 'world.safetensors');
+  if (!fs.existsSync(file)) throw new FileFormatError(file, 'the world v3 parameters written with the subject', 'no such file', 'Regenerate the subject with make-subject.');
+  return readWorld(file);
 }

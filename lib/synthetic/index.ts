@@ -11,3 +11,7 @@ export * from './categorised.js';
 export * from './localiser.js';
 export * from './recovery.js';
 export { SUBJECT_MARKER, readSubjectMarker, type SubjectSettings } from './subject-folder.js';
+export * from './world.js';
+export * from './world-v3.js';
+export * from './soc.js';
+export * from './noise.js';

@@ -14,6 +14,7 @@ import { categoryStimulus, mapRows } from './categorised.js';
 import { EVAL_CATEGORIES } from '../braindive/categories.js';
 import type { LocaliserSet } from '../braindive/subject-encoder.js';
 import { guidanceViews, reconstructThroughLatent, type LatentDiffusionModel } from '../diffusion/pca-latent.js';
+import { pixelsToImages, type SyntheticWorld } from './world-v3.js';
 
 
 /** Gaussian blur of an RGB image (uint8 HWC, side x side) with standard deviation `sigma` pixels, edges clamped. */
@@ -71,6 +72,37 @@ export function syntheticLocaliser(o: { size: SubjectSize; subjectSeed: number; 
     for (let i = 0; i < o.n; i++) responses.set(noisy.mean.subarray(i * N, (i + 1) * N), i * v + off);
   }
   return { n: o.n, side, pixels, labels, responses, vertexCount: { lh: nl, rh: nr } };
+}
+
+/**
+ * World v3's localiser: the same categorised images as {@link syntheticLocaliser} (same seed, same pixels), but the
+ * responses are the world's noiseless `trueResponse` to those pixels plus trial noise (sd 1/ncsnr per trial, 1-3 repeats
+ * averaged, as the v2 localiser). `world` is the subject's (loadSyntheticWorld) and covers the same vertices.
+ */
+export async function syntheticLocaliserV3(o: { world: SyntheticWorld; size: SubjectSize; subjectSeed: number; n: number; seed?: number; side?: number; blurred?: number; onProgress?: (done: number) => void }): Promise<LocaliserSet> {
+  const base = syntheticLocaliser(o);
+  const cortex = makeCortex({ order: SIZES[o.size].order, seed: o.subjectSeed });
+  const nl = cortex.lh.roi.length, nr = cortex.rh.roi.length, v = nl + nr;
+  if (o.world.vertices.socShare.length !== v) throw new RangeError(`syntheticLocaliserV3: the world has ${o.world.vertices.socShare.length} vertices, the ${o.size} subject of seed ${o.subjectSeed} ${v}; pass that subject's world`);
+  const signal = new Float32Array(o.n * v);
+  for (let s = 0; s < o.n; s += 32) {
+    const e = Math.min(o.n, s + 32);
+    const x = pixelsToImages(base.pixels, s, e, base.side);
+    signal.set(await o.world.trueResponse(x), s * v);
+    x.dispose();
+    o.onProgress?.(e);
+  }
+  const seed = o.seed ?? 0;
+  const repeats = repeatCounts(o.n, new Rng(subSeed(seed, 'localiser-repeats')));
+  const responses = new Float32Array(o.n * v);
+  for (const [hemi, off, N] of [['lh', 0, nl], ['rh', nl, nr]] as const) {
+    const h = cortex[hemi];
+    const own = new Float32Array(o.n * N);
+    for (let i = 0; i < o.n; i++) own.set(signal.subarray(i * v + off, i * v + off + N), i * N);
+    const noisy = addTrialNoise(own, o.n, h.ncsnr, repeats, new Rng(subSeed(seed, `localiser-v3-noise-${hemi}`)));
+    for (let i = 0; i < o.n; i++) responses.set(noisy.mean.subarray(i * N, (i + 1) * N), i * v + off);
+  }
+  return { ...base, responses };
 }
 
 /**

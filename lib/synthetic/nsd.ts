@@ -29,7 +29,12 @@ import { ico } from './ico.js';
 import { Rng, subSeed } from '../core/rng.js';
 import { noiseCeiling, repeatCounts, trialNoiseSd, unitVarianceScale } from './responses.js';
 import type { SubjectSize } from './subject.js';
-import { drawWorldStimuli, repeatTally, worldSignal, type WorldStimuli } from './world.js';
+import { CALIBRATION_IMAGES, drawWorldStimuli, makeWorldV3, repeatTally, worldSignal, type WorldStimuli, type WorldVersion } from './world.js';
+import type { SyntheticWorld } from './world-v3.js';
+import { meshSmoother, smoothOnMesh, type MeshSmoother } from './noise.js';
+import type { BuiltinBackboneName } from '../backbones/nsfwjs.js';
+
+const HEMI_LIST: Hemi[] = ['lh', 'rh'];
 import { stageClock, type StageClock, type SubjectProgress } from './stage-clock.js';
 
 /** The NSD-layout sizes: grid [X, Y, Z], sessions written, icosahedron order of the world. */
@@ -55,6 +60,10 @@ export interface MakeNsdSubjectOptions {
   overwrite?: boolean;
   /** Where notes go (lock taken over, leftovers of a killed run removed); default console.error. */
   log?: ((line: string) => void) | null;
+  /** Which world makes the responses: 'v3' (default, from pixels) or 'v2'. */
+  world?: WorldVersion;
+  /** World v3's network (default 'inceptionv3'). */
+  network?: BuiltinBackboneName;
 }
 
 /** What `makeNsdSubject` returns. */
@@ -221,7 +230,8 @@ export async function makeNsdSubject(opts: MakeNsdSubjectOptions): Promise<MakeN
   const S = opts.sessions ?? cfg.sessions;
   if (!Number.isInteger(S) || S < 1 || S > 40) throw new RangeError(`makeNsdSubject: sessions must be an integer 1..40, got ${S}`);
   const imageSize = opts.imageSize ?? NSD.brickSize;
-  const settings = { layout: 'nsd', size: opts.size, seed: opts.seed, sessions: S, imageSize, gzipLevel: opts.gzipLevel ?? 1 };
+  const world = opts.world ?? 'v3';
+  const settings = { layout: 'nsd', size: opts.size, seed: opts.seed, sessions: S, imageSize, gzipLevel: opts.gzipLevel ?? 1, world, network: world === 'v3' ? (opts.network ?? 'inceptionv3') : null };
   return withSubjectFolder(opts.out, settings, opts, (dir) => writeNsdSubject(dir, opts, S, imageSize));
 }
 
@@ -232,19 +242,28 @@ async function writeNsdSubject(dir: string, opts: MakeNsdSubjectOptions, S: numb
   for (const d of [path.dirname(P.expdesign), path.dirname(P.brick), P.betas, P.roi, P.label, 'ground_truth']) fs.mkdirSync(path.join(dir, d), { recursive: true });
   const clock = stageClock(opts.onProgress);
 
+  const version = opts.world ?? 'v3';
+  if (version !== 'v2' && version !== 'v3') throw new RangeError(`makeNsdSubject: world must be 'v2' or 'v3', got '${String(version)}'`);
   // 1. world, volume, voxel -> vertex map
   const cortex = makeCortex({ order: cfg.order, seed: opts.seed });
   const volume = nsdVolume(cortex, cfg.grid, opts.seed);
   clock.end('volume');
+  const world = version === 'v3' ? await makeWorldV3({ hemis: [cortex.lh, cortex.rh], seed: opts.seed, network: opts.network, calibrationImages: CALIBRATION_IMAGES[opts.size] }) : undefined;
+  clock.end('world');
 
   // 2. design, stimuli (only the images shown in the written sessions), brick
   const design = makeNsdDesign(S, opts.seed);
   const shown = shownImages(design);
-  const stimuli = await writeNsdBrick({ file: path.join(dir, P.brick), shown, imageSize, seed: opts.seed, clock });
+  let stimuli: WorldStimuli;
+  try {
+    stimuli = await writeNsdBrick({ file: path.join(dir, P.brick), shown, imageSize, seed: opts.seed, clock, world });
+  } finally {
+    await world?.dispose();
+  }
   await writeNsdDesign(dir, design, opts.seed);
   clock.end('images');
 
-  // 3. betas per session
+  // 3. betas per session (v3: the ncsnr volume becomes the one estimated from the repeats)
   const drift = await writeNsdBetas({ dir, cortex, volume, stimuli, design, shown, sessions: S, seed: opts.seed, gzipLevel: opts.gzipLevel ?? 1, clock });
   clock.end('betas');
 
@@ -277,6 +296,8 @@ interface NsdVolume {
   vertexHemi: Uint8Array;
   /** Flat indices of the cortex voxels, ascending. [V] */
   cortexIdx: Int32Array;
+  /** World v3: each vertex's ncsnr estimated from the repeats (set by the betas writer). */
+  estimatedNcsnr?: Record<Hemi, Float32Array>;
 }
 
 /** Lays the world's cortex into the volume: maps each cortex voxel to its nearest challenge vertex and labels every voxel. */
@@ -343,7 +364,7 @@ function shownImages(design: ReturnType<typeof makeNsdDesign>): ShownImages {
 }
 
 /** Draws the shown images and writes the brick (imgBrick [N, size, size, 3] uint8, nsdId [N]); the file is removed if a write fails. */
-async function writeNsdBrick(opts: { file: string; shown: ShownImages; imageSize: number; seed: number; clock: StageClock }): Promise<WorldStimuli> {
+async function writeNsdBrick(opts: { file: string; shown: ShownImages; imageSize: number; seed: number; clock: StageClock; world?: SyntheticWorld }): Promise<WorldStimuli> {
   const { imageSize, shown } = opts;
   const nImg = shown.order.length;
   const brick = await openHdf5(opts.file, 'w');
@@ -353,6 +374,7 @@ async function writeNsdBrick(opts: { file: string; shown: ShownImages; imageSize
       rng: new Rng(subSeed(opts.seed, 'nsd-stimuli')), count: nImg, imageSize,
       write: (r, image) => brick.writeRows('imgBrick', r, { dtype: 'uint8', shape: [1, imageSize, imageSize, 3], data: image.rgb }),
       onProgress: (done, total) => opts.clock.progress('images', done, total),
+      world: opts.world,
     });
     brick.writeDataset('nsdId', { dtype: 'int32', shape: [nImg], data: Int32Array.from(shown.order, (o) => o.id) });
     brick.setAttr('/', 'description', 'Synthetic NSD brick: row r holds the image with 1-based NSD id nsdId[r] (ascending); the real brick has 73000 rows, row = nsdId - 1.');
@@ -393,17 +415,83 @@ async function writeNsdBetas(opts: {
   const noise = voxelNoise(volume, cortex);
   const T = NSD.trialsPerSession;
   const vol = new Int16Array(T * X * Y * Z);
+  const v3 = opts.stimuli.signal ? v3TrialNoise(cortex, opts.shown, opts.design, opts.seed) : undefined;
   for (let s = 0; s < S; s++) {
     const sGain = dR.uniform(0.6, 1.6), sOff = dR.normal();
     for (let k = 0; k < nCortex; k++) { drift.gains[s * nCortex + k] = sGain * dR.uniform(0.8, 1.25); drift.offsets[s * nCortex + k] = sOff + 0.5 * dR.normal(); }
     const session = { gain: drift.gains.subarray(s * nCortex, (s + 1) * nCortex), offset: drift.offsets.subarray(s * nCortex, (s + 1) * nCortex) };
     const rows = Array.from({ length: T }, (_, t) => opts.shown.rowOfCol[opts.design.masterordering[s * T + t]!]!);
-    sessionBetas(vol, { volume, noise, signal, nVertices: { lh: cortex.lh.roi.length, rh: cortex.rh.roi.length }, rows, base: drift.base, ...session, rng: nR });
+    sessionBetas(vol, { volume, noise, signal, nVertices: { lh: cortex.lh.roi.length, rh: cortex.rh.roi.length }, rows, base: drift.base, ...session, rng: nR, v3 });
     await writeNifti(path.join(opts.dir, nsdPaths(1).betas, nsdBetaName(s + 1)), { dtype: 'int16', shape: [T, Z, Y, X], data: vol }, { affine: AFFINE(volume.grid), gzipLevel: opts.gzipLevel, descrip: 'synthetic NSD betas: int16 = percent signal change x 300' });
     opts.clock.progress('betas', s + 1, S);
     opts.clock.sample();
   }
+  if (v3) {
+    // the ncsnr volume: each visual voxel takes its vertex's ncsnr estimated from the repeats
+    const est = { lh: v3.acc.lh.ncsnr(), rh: v3.acc.rh.ncsnr() };
+    for (let i = 0; i < volume.vertex.length; i++) if (volume.vertex[i]! >= 0) volume.ncsnr[i] = est[volume.vertexHemi[i] === 1 ? 'lh' : 'rh'][volume.vertex[i]!]!;
+    volume.estimatedNcsnr = est;
+  }
   return drift;
+}
+
+/** World v3's trial noise in the NSD layout: per hemisphere the mesh smoother, the shared-signal loadings, and the ncsnr accumulators (by image row). */
+interface V3TrialNoise {
+  smoother: Record<Hemi, MeshSmoother>;
+  loading: Record<Hemi, Float32Array>;
+  acc: Record<Hemi, RowNcsnr>;
+  /** The generating ncsnr per vertex. */
+  ncsnr: Record<Hemi, Float32Array>;
+  /** Trials of each brick row within the written sessions. */
+  repeatsOfRow: Uint8Array;
+}
+
+function v3TrialNoise(cortex: Cortex, shown: ShownImages, design: ReturnType<typeof makeNsdDesign>, seed: number): V3TrialNoise {
+  const repeatsOfRow = Uint8Array.from(shown.order, (o) => design.repeats[o.k]!);
+  const per = (f: (hemi: Hemi) => unknown) => ({ lh: f('lh'), rh: f('rh') });
+  return {
+    smoother: per((h) => meshSmoother(cortex[h], cortex.order)) as Record<Hemi, MeshSmoother>,
+    loading: per((h) => { const r = new Rng(subSeed(seed, `nsd-shared-loading-${h}`)); return Float32Array.from(cortex[h].roi, () => r.uniform(0.2, 0.6)); }) as Record<Hemi, Float32Array>,
+    acc: per((h) => new RowNcsnr(cortex[h].roi.length, repeatsOfRow)) as Record<Hemi, RowNcsnr>,
+    ncsnr: { lh: cortex.lh.ncsnr, rh: cortex.rh.ncsnr },
+    repeatsOfRow,
+  };
+}
+
+/** NSD's ncsnr from trials that arrive one at a time (image row, values [N]); the repeats per row are known in advance. */
+class RowNcsnr {
+  private sums: Float64Array;
+  private a: Float64Array;
+  private sum: Float64Array;
+  private sq: Float64Array;
+  private trials = 0;
+  constructor(readonly n: number, private readonly repeats: Uint8Array) {
+    this.sums = new Float64Array(repeats.length * n);
+    this.a = new Float64Array(n);
+    this.sum = new Float64Array(n);
+    this.sq = new Float64Array(n);
+  }
+  add(row: number, y: Float64Array): void {
+    const r = this.repeats[row]!;
+    this.trials++;
+    for (let k = 0; k < this.n; k++) {
+      const v = y[k]!;
+      this.sum[k]! += v;
+      this.sq[k]! += v * v;
+      if (r >= 2) { this.a[k]! += (v * v) / (r - 1); this.sums[row * this.n + k]! += v; }
+    }
+  }
+  /** σ_noise² = mean over images (r >= 2) of their within-image variance; σ_signal² = max(0, var − σ_noise²); ncsnr = σ_signal / σ_noise. */
+  ncsnr(): Float32Array {
+    let m = 0;
+    const b = new Float64Array(this.n);
+    this.repeats.forEach((r, row) => { if (r < 2) return; m++; for (let k = 0; k < this.n; k++) b[k]! += this.sums[row * this.n + k]! ** 2 / (r * (r - 1)); });
+    return Float32Array.from({ length: this.n }, (_, k) => {
+      const noise = (this.a[k]! - b[k]!) / Math.max(1, m);
+      const mean = this.sum[k]! / this.trials, total = this.sq[k]! / this.trials - mean * mean;
+      return noise > 0 ? Math.sqrt(Math.max(0, total - noise) / noise) : NaN;
+    });
+  }
 }
 
 /** Per cortex voxel (in `cortexIdx` order): its vertex (-1: non-visual) and hemisphere (1 lh, 2 rh), single-trial noise sd and unit-variance factor. */
@@ -424,18 +512,36 @@ function voxelNoise(volume: NsdVolume, cortex: Cortex): { vert: Int32Array; hemi
 /** Fills `vol` [T, X·Y·Z] with one session's int16 betas: trial t shows brick row rows[t]; `rng` draws the trial noise in trial, then voxel order. */
 function sessionBetas(vol: Int16Array, o: {
   volume: NsdVolume; noise: ReturnType<typeof voxelNoise>; signal: Record<Hemi, Float32Array>; nVertices: Record<Hemi, number>;
-  rows: number[]; base: Float32Array; gain: Float32Array; offset: Float32Array; rng: Rng;
+  rows: number[]; base: Float32Array; gain: Float32Array; offset: Float32Array; rng: Rng; v3?: V3TrialNoise;
 }): void {
   const { cortexIdx } = o.volume;
   const { vert, hemi, sd, unit } = o.noise;
   const nVox = vol.length / o.rows.length, nL = o.nVertices.lh, nRh = o.nVertices.rh;
   vol.fill(0);
+  const vn = o.v3 && { lh: new Float64Array(nL), rh: new Float64Array(nRh) };
+  const white = o.v3 && { lh: new Float64Array(nL), rh: new Float64Array(nRh) };
   o.rows.forEach((row, t) => {
     const sigL = o.signal.lh.subarray(row * nL, (row + 1) * nL), sigR = o.signal.rh.subarray(row * nRh, (row + 1) * nRh);
     const base0 = t * nVox;
+    // world v3: this trial's noise per vertex, smoothed on the mesh, plus the signal shared by every vertex; the vertex-level trial feeds the ncsnr estimate
+    let g = 0;
+    if (o.v3 && vn && white) {
+      g = o.rng.normal();
+      for (const h of HEMI_LIST) {
+        for (let k = 0; k < white[h].length; k++) white[h][k] = o.rng.normal();
+        smoothOnMesh(o.v3.smoother[h], white[h], vn[h]);
+        const sig = h === 'lh' ? sigL : sigR, ld = o.v3.loading[h], ncs = o.v3.ncsnr[h];
+        const y = new Float64Array(vn[h].length);
+        for (let k = 0; k < y.length; k++) { const s = 1 / Math.max(1e-3, ncs[k]!); y[k] = (sig[k]! + (s * (vn[h][k]! + ld[k]! * g)) / Math.sqrt(1 + ld[k]! ** 2)) / Math.sqrt(1 + s * s); }
+        o.v3.acc[h].add(row, y);
+      }
+    }
     for (let k = 0; k < cortexIdx.length; k++) {
       const j = vert[k]!;
-      const z = j >= 0 ? ((hemi[k] === 1 ? sigL[j]! : sigR[j]!) + sd[k]! * o.rng.normal()) * unit[k]! : o.rng.normal();
+      const h = hemi[k] === 1 ? 'lh' : 'rh';
+      const z = j < 0 ? o.rng.normal()
+        : o.v3 && vn ? ((h === 'lh' ? sigL[j]! : sigR[j]!) + (sd[k]! * (0.8 * vn[h][j]! + 0.6 * o.rng.normal() + o.v3.loading[h][j]! * g)) / Math.sqrt(1 + o.v3.loading[h][j]! ** 2)) * unit[k]!
+        : ((h === 'lh' ? sigL[j]! : sigR[j]!) + sd[k]! * o.rng.normal()) * unit[k]!;
       const v = Math.round((o.base[k]! + o.gain[k]! * (z + o.offset[k]!)) * NSD.betaScale);
       vol[base0 + cortexIdx[k]!] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
     }
@@ -474,10 +580,14 @@ async function writeNsdGroundTruth(opts: {
   const vv = new Int32Array(volume.vertex.length).fill(-1);
   for (let i = 0; i < vv.length; i++) if (volume.vertex[i]! >= 0) vv[i] = volume.vertex[i]! + (volume.vertexHemi[i] === 2 ? 1 << 20 : 0);
   await writeNifti(gt('voxel_vertex.nii.gz'), { dtype: 'int32', shape: [Z, Y, X], data: vv }, { affine: AFFINE(volume.grid) });
-  const hemiJson = (h: HemisphereTruth) => ({ fsIndex: Array.from(h.fsIndex), roi: h.roi, depth: h.depth, scale: h.scale, ncsnr: Array.from(h.ncsnr, rnd), noiseCeiling: Array.from(h.ncsnr, (v) => rnd(noiseCeiling(v, design.repeats))) });
+  const est = volume.estimatedNcsnr;
+  const hemiJson = (h: HemisphereTruth) => {
+    const ncsnr = est ? est[h.hemi] : h.ncsnr;
+    return { fsIndex: Array.from(h.fsIndex), roi: h.roi, depth: h.depth, scale: h.scale, ncsnr: Array.from(ncsnr, rnd), noiseCeiling: Array.from(ncsnr, (v) => rnd(noiseCeiling(v, design.repeats))), ...(est ? { ncsnrTrue: Array.from(h.ncsnr, rnd) } : {}) };
+  };
   const { specs } = opts.stimuli, { rowOfCol } = opts.shown;
   await writeFileAtomic(gt('truth.json'), JSON.stringify({
-    version: 1, layout: 'nsd', seed: opts.seed, size: opts.size, icoOrder: cortex.order, grid: volume.grid, sessions: S, trialsPerSession: NSD.trialsPerSession, betaScale: NSD.betaScale,
+    version: 1, world: est ? 3 : 2, layout: 'nsd', seed: opts.seed, size: opts.size, icoOrder: cortex.order, grid: volume.grid, sessions: S, trialsPerSession: NSD.trialsPerSession, betaScale: NSD.betaScale,
     categories: CATEGORIES, repeatCounts: repeatTally(design.repeats),
     images: opts.shown.order.map((o) => ({ nsdId: o.id, column: o.c, repeats: design.repeats[o.k], labels: CATEGORIES.filter((_, c) => specs[rowOfCol[o.c]!]!.labels[c]) })),
     lh: hemiJson(cortex.lh), rh: hemiJson(cortex.rh),
@@ -552,8 +662,12 @@ matched to the nearest challenge vertex of the working icosahedron (within 1.5 v
 challenge region); such voxels are nsdgeneral 1 and take that vertex's ROI, ncsnr and responses.
 
 ## Betas
-z = (signal + e) / sqrt(1 + 1/ncsnr^2), e ~ N(0, 1/ncsnr^2) per trial and voxel, signal the vertex's noiseless
-z-scored response (the Algonauts model). Non-visual cortex: z ~ N(0, 1). Stored: round(300 * (baseline + gain_s * (z + offset_s))).
+World v3 (default): signal = the vertex's noiseless response to the image's pixels (lib/synthetic/world-v3.ts);
+z = (signal + σ (0.8 m + 0.6 e + ℓ g) / sqrt(1 + ℓ²)) / sqrt(1 + σ²), σ = 1/ncsnr, m the trial's noise smoothed on the
+mesh (6 mm FWHM, shared by the voxels of a vertex and its neighbours), e independent per voxel, g a signal shared by all
+vertices in that trial with loading ℓ; the ncsnr volume is estimated from the repeats (NSD's formula), truth.json keeps
+the generating value as ncsnrTrue. World v2: z = (signal + e) / sqrt(1 + 1/ncsnr^2), e ~ N(0, 1/ncsnr^2), signal the
+Algonauts model's. Non-visual cortex: z ~ N(0, 1). Stored: round(300 * (baseline + gain_s * (z + offset_s))).
 
 ## ground_truth/
 - \`truth.json\`: seed, size, grid, sessions, repeat counts, per image (nsdId, subjectim column, repeats, labels),

@@ -333,3 +333,60 @@ export function correlationHeatmap(rows: { panel: string; a: string; b: string; 
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------- truth against recovery
+
+/** What a synthetic subject's truth says of each vertex `[N]`: depth (0..1), pRF centre (image units, y up; NaN without one), scale (0 local, 1 global). */
+export interface TruthMaps { depth: ArrayLike<number>; prfX: ArrayLike<number>; prfY: ArrayLike<number>; scale: ArrayLike<number> }
+/** What a fit recovered `[N]`: mean layer index scaled to 0..1, space selector `[N, 2]` (token grid, y down), scale selector. */
+export interface RecoveredMaps { depth: ArrayLike<number>; space: MatrixInput; scale: ArrayLike<number> }
+
+/**
+ * Truth next to recovery, three pairs of flatmaps (true, recovered): depth against the mean layer index (coolwarm, 0..1),
+ * pRF centre against the space selector (the same colour square; the truth's y is flipped to the grid's), scale (PuOr).
+ */
+export function truthVsRecoveredFigures(truth: TruthMaps, rec: RecoveredMaps, layout: FlatLayout, opts: FigureOptions = {}): Flatmap[] {
+  const N = layout.nLh + layout.nRh;
+  for (const [name, a] of [['truth.depth', truth.depth], ['truth.prfX', truth.prfX], ['truth.prfY', truth.prfY], ['truth.scale', truth.scale], ['recovered.depth', rec.depth], ['recovered.scale', rec.scale]] as const) {
+    if (a.length !== N) throw new FlatmapError(`truthVsRecoveredFigures: ${name} has ${a.length} values, the layout ${N} vertices (lh ${layout.nLh} + rh ${layout.nRh})`);
+  }
+  const depthKey = { kind: 'bar' as const, cmap: 'coolwarm' as const, vmin: 0, vmax: 1, label: 'depth', tickLabels: ['early', 'late'] as [string, string] };
+  const depth = (v: ArrayLike<number>, title: string) => flatmap(v, layout, { ...opts, channels: 1, cmap: 'coolwarm', vmin: 0, vmax: 1, title, key: depthKey });
+  const grid = Float32Array.from({ length: 2 * N }, (_, k) => (k % 2 ? -truth.prfY[k >> 1]! : truth.prfX[k >> 1]!));
+  const prf = spaceSelectorFigure(grid, layout, { ...opts, title: 'True pRF centre' });
+  return [
+    depth(truth.depth, 'True depth'), depth(rec.depth, 'Recovered: mean layer index'),
+    prf, spaceSelectorFigure(rec.space, layout, { ...opts, title: 'Recovered: space selector' }),
+    scaleSelectorFigure(truth.scale, layout, { ...opts, title: 'True scale' }), scaleSelectorFigure(rec.scale, layout, { ...opts, title: 'Recovered: scale selector' }),
+  ];
+}
+
+/** Vega-Lite spec: true against recovered pRF centres, one panel per axis (x; y with the grid's y flipped to point up), points where `keep` (default: finite truth). */
+export function prfScatterSpec(truth: { x: ArrayLike<number>; y: ArrayLike<number> }, space: MatrixInput, opts: { keep?: ArrayLike<boolean | number>; groups?: ArrayLike<string>; title?: string } = {}): Record<string, unknown> {
+  const N = truth.x.length;
+  const { data } = matrix(space, 2, N, 'prfScatterSpec');
+  const values: { axis: string; truth: number; recovered: number; group?: string }[] = [];
+  for (let i = 0; i < N; i++) {
+    if (!(Number.isFinite(truth.x[i]!) && Number.isFinite(truth.y[i]!)) || (opts.keep && !opts.keep[i])) continue;
+    const group = opts.groups?.[i];
+    values.push({ axis: 'x', truth: truth.x[i]!, recovered: data[2 * i]!, ...(group ? { group } : {}) });
+    values.push({ axis: 'y (up)', truth: truth.y[i]!, recovered: -data[2 * i + 1]!, ...(group ? { group } : {}) });
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: opts.title ?? 'True against recovered pRF centre',
+    data: { values },
+    facet: { column: { field: 'axis', type: 'nominal', title: null } },
+    spec: {
+      width: 240, height: 240,
+      layer: [
+        { mark: { type: 'point', filled: true, size: 14, opacity: 0.6 }, encoding: {
+          x: { field: 'truth', type: 'quantitative', title: 'true pRF centre', scale: { domain: [-1.2, 1.2] } },
+          y: { field: 'recovered', type: 'quantitative', title: 'space selector', scale: { domain: [-1.2, 1.2] } },
+          color: opts.groups ? { field: 'group', type: 'nominal', title: null } : { value: '#3b4cc0' },
+        } },
+        { data: { values: [{ a: -1.2, b: -1.2 }, { a: 1.2, b: 1.2 }] }, mark: { type: 'line', color: '#999', strokeDash: [4, 3] }, encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'b', type: 'quantitative' } } },
+      ],
+    },
+  };
+}

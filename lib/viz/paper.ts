@@ -11,7 +11,7 @@ import { palettePng } from '../io/image.js';
 import { ROI_FILES } from '../data/rois.js';
 import { toMatrix, type MatrixInput } from '../core/matrix.js';
 import { meanFinite, summariseByRoi } from '../encoding/metrics.js';
-import { layerSelectorFigure, spaceSelectorFigure, scaleSelectorFigure, r2Figure, clusterFigure, perLayerFigures, imageGrid, comparePanel,
+import { layerSelectorFigure, spaceSelectorFigure, scaleSelectorFigure, r2Figure, clusterFigure, perLayerFigures, imageGrid, comparePanel, truthVsRecoveredFigures, prfScatterSpec, type TruthMaps,
   trainingCurves, roiSpreadChart, correlationHeatmap, type GridImage, type TrainingHistory, type SpreadRow } from './figures.js';
 import { type Flatmap, FlatmapError, flatmap, renderFlatmapPng, flatmapPlotly2d, isNoRoi, type PlotlyFlatmap } from './flatmap/index.js';
 import type { FlatLayout } from './layout.js';
@@ -494,4 +494,22 @@ export async function paperSubjectAgreement(maps: Record<string, Record<string, 
   const title = opts.title ?? 'Agreement between subjects: correlation of the layer-selector maps';
   const spec = correlationHeatmap(rows.map((r) => ({ panel: `${r.backbone} (mean r ${Number.isFinite(meanR[r.backbone]!) ? meanR[r.backbone]!.toFixed(2) : '—'})`, a: r.a, b: r.b, r: r.r })), { title, label: opts.label ?? 'Pearson r', order: subjects });
   return { name: 'subject_agreement', title, png: await vegaPng(spec), vegaLite: spec, rows, meanR };
+}
+
+/**
+ * A synthetic subject's truth next to what the fit recovered (plain arrays; the notebook passes `synthetic.groundTruth`'s):
+ * depth against the mean layer index, true pRF centre against the space selector, true scale against the scale selector,
+ * as one PNG (two columns, three rows); plus `vegaLite`, the scatter of true against recovered pRF centres of the vertices
+ * with a pRF in V1–V3 (`early`, default: every vertex with a finite pRF).
+ */
+export async function paperTruthVsRecovered(truth: TruthMaps, fit: EncoderFitLike, layout: FlatLayout, opts: PaperFigureOptions & { early?: ArrayLike<boolean | number> } = {}): Promise<PaperFigure> {
+  const N = vertexCount(layout);
+  const L = layerNames(fit)?.length ?? Math.round(toMatrix(fit.selectors.layer, { rows: N, what: 'selectors.layer' }).shape[1]);
+  const lw = toMatrix(fit.selectors.layer, { rows: N, cols: L, what: 'selectors.layer' }).data;
+  const depth = Float32Array.from({ length: N }, (_, i) => { let s = 0; for (let l = 0; l < L; l++) s += l * lw[i * L + l]!; return L > 1 ? s / (L - 1) : 0; });
+  const maps = truthVsRecoveredFigures(truth, { depth, space: fit.selectors.space, scale: fit.selectors.scale }, layout, roiOpts(layout, opts));
+  const width = Math.round((opts.width ?? 1400) / 2);
+  const png = await comparePanel(maps, { cols: 2, width, height: Math.round(width / 2), title: opts.title ?? 'Ground truth (left) and what the encoder recovered (right)' });
+  const vegaLite = prfScatterSpec({ x: truth.prfX, y: truth.prfY }, fit.selectors.space, { keep: opts.early });
+  return { name: 'truth_vs_recovered', title: opts.title ?? 'Truth and recovery', png, maps, vegaLite };
 }

@@ -112,6 +112,22 @@ describe('backbones: built-in (nsfwjs@4 weights)', function () {
     });
   }
 
+  it('runs at a smaller input size: smaller maps, named by the size', async function () {
+    this.timeout(300000);
+    const bb = await loadBuiltinBackbone('inceptionv3', { layers: ['mixed1', 'mixed9'], inputSize: 139 });
+    try {
+      assert.match(bb.name, /^inceptionv3@nsfwjs4@139\+ort1\.\d+\.\d+$/);
+      assert.deepEqual(bb.inputSize, [139, 139]);
+      assert.deepEqual(bb.grids, [[15, 15], [3, 3]]);
+      const x = tf.randomUniform([1, 3, 139, 139], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const t = await getCheckedTokens(bb, x);
+      assert.deepEqual(t.local['mixed9']!.shape, [1, 2048, 3, 3]);
+      await assert.rejects(loadBuiltinBackbone('mobilenetv2', { inputSize: 16 }), /inputSize 16 must be a whole number of pixels \(or \[H, W\]\) of at least 32/);
+    } finally {
+      await bb.dispose();
+    }
+  });
+
   it('names an unknown tapped layer', async () => {
     await assert.rejects(loadBuiltinBackbone('mobilenetv2', { layers: ['nope'] }), /no layer 'nope'.*Conv1/);
   });

@@ -256,8 +256,8 @@ export const SUBJECT_CASES: SubjectCase[] = [...ALGONAUTS, ...NSD_CASES];
 /** The two tiny base subjects, made once in `tmp`. */
 export async function makeBaseSubjects(tmp: string): Promise<{ algonauts: string; nsd: string }> {
   const algonauts = path.join(tmp, 'base-algonauts'), nsdDir = path.join(tmp, 'base-nsd');
-  await makeAlgonautsSubject({ size: 'tiny', seed: 24, out: algonauts, train: 40, test: 4 });
-  await makeNsdSubject({ size: 'tiny', seed: 24, out: nsdDir, imageSize: 32 });
+  await makeAlgonautsSubject({ size: 'tiny', seed: 24, out: algonauts, train: 40, test: 4, world: 'v2' }); // damaged files, not science: the fast world
+  await makeNsdSubject({ size: 'tiny', seed: 24, out: nsdDir, imageSize: 32, world: 'v2' });
   return { algonauts, nsd: nsdDir };
 }
 

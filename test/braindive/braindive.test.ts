@@ -10,10 +10,10 @@ import * as path from 'node:path';
 import { initBackend, tf } from 'brainnet';
 import { ensureWasmDepthwiseGradients, depthwiseBackpropInput, depthwiseConv2dFrozen, pointwiseConv2d } from 'brainnet/compute';
 import { renderCategorisedSet } from 'brainnet/synthetic';
-import { builtinFeatureExtractor, builtinFeatureExtractorFor, layersExecutor, type FeatureExtractor } from 'brainnet/backbones';
+import { builtinFeatureExtractor, builtinFeatureExtractorFor, configValue, BUILTIN_FEATURE_VERSION, layersExecutor, loadNsfwjsModel, type FeatureExtractor } from 'brainnet/backbones';
 import { conv3x3, initParams, pixelUNetNHWC, countParams, DEFAULT_PIXEL_UNET, loadPixelDiffusion, saveParams } from 'brainnet/diffusion';
 import {
-  cachedFeatures, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, EncoderError,
+  cachedFeatures, trainVoxelEncoder, saveVoxelEncoder, loadVoxelEncoder, regionIndices, regionActivation, predictVoxels, EncoderError,
   checkScale, topFraction, categoryShare, evaluateRegion, type VoxelEncoder,
 } from 'brainnet/braindive';
 
@@ -140,6 +140,23 @@ describe('braindive', () => {
 
   it('MobileNetV2: the plain-op executor matches tfjs-layers, and gradients reach the image on this backend', async function () {
     this.timeout(120000);
+    // the executor against tfjs-layers' own forward pass, at out_relu (after the last ReLU6) and at an expanded ReLU6
+    // inside a block, on 2 images at 224^2: an uncapped ReLU differs by tens here
+    const model = await loadNsfwjsModel('mobilenetv2');
+    const xh = tf.randomUniform([2, 224, 224, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    for (const tap of ['block_3_expand_relu', 'out_relu']) {
+      const ref = tf.model({ inputs: model.inputs, outputs: model.getLayer(tap).output as tf.SymbolicTensor }).predict(xh) as tf.Tensor4D;
+      const ours = layersExecutor(model, tap)(xh);
+      const diff = tf.max(tf.abs(tf.sub(ours, ref))).dataSync()[0]!;
+      const top = tf.max(ref).dataSync()[0]!;
+      assert.ok(diff < 1e-3, `${tap}: max |executor - tfjs-layers| = ${diff}`);
+      assert.ok(top <= 6 + 1e-5, `${tap}: ReLU6 caps at 6, max ${top}`);
+      tf.dispose([ref, ours]);
+    }
+    assert.equal(configValue({ maxValue: 6 }, 'maxValue'), 6);
+    assert.equal(configValue({ max_value: 6 }, 'maxValue'), 6, 'Keras JSON keys are read too');
+    xh.dispose();
+    model.dispose();
     const fx = await builtinFeatureExtractor('mobilenetv2');
     const x = tf.randomUniform([1, 3, 64, 64], 0, 1, 'float32', 3) as tf.Tensor4D;
     const f = fx.features(x);
@@ -148,7 +165,6 @@ describe('braindive', () => {
     const g = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(fx.features(xx as tf.Tensor4D), tf.linspace(-1, 1, 1280))))(x);
     assert.deepEqual(g.shape, [1, 3, 64, 64]);
     assert.ok(tf.norm(g).dataSync()[0]! > 0);
-    void layersExecutor;
     fx.dispose();
   });
 
@@ -166,6 +182,35 @@ describe('braindive', () => {
     await assert.rejects(builtinFeatureExtractorFor({ featureName: 'clip-vit-b-16' } as VoxelEncoder), /'clip-vit-b-16'.*onnxFeatureExtractor/);
     fx.dispose();
     again.dispose();
+  });
+
+  it('feature versions: an encoder saved without one was trained on version 1 (uncapped ReLU6) and gets that extractor back; a mismatch is an error', async function () {
+    this.timeout(120000);
+    const v2 = await builtinFeatureExtractor('mobilenetv2', undefined, { inputSize: 128 });
+    assert.equal(v2.version, BUILTIN_FEATURE_VERSION);
+    const d = v2.dim, nv = 2;
+    const base = { dim: d, nVoxels: nv, vertexSet: 'lh 1 + rh 1 #0', w: tf.zeros([d, nv]) as tf.Tensor2D, b: tf.zeros([nv]) as tf.Tensor1D, regions: {} };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bd-ver-'));
+    // a file as saved before versions were recorded (no featureVersion in its metadata), and one saved now
+    await saveVoxelEncoder(path.join(dir, 'old.safetensors'), { ...base, featureName: v2.name });
+    await saveVoxelEncoder(path.join(dir, 'new.safetensors'), { ...base, featureName: v2.name, featureVersion: v2.version });
+    const old = await loadVoxelEncoder(path.join(dir, 'old.safetensors'));
+    const cur = await loadVoxelEncoder(path.join(dir, 'new.safetensors'));
+    assert.deepEqual([old.featureVersion, cur.featureVersion], [1, BUILTIN_FEATURE_VERSION]);
+    const v1 = await builtinFeatureExtractorFor(old);
+    assert.equal(v1.version, 1);
+    assert.equal(v1.name, v2.name);
+    // the versions differ in values (ReLU6 capped or not), on bright random images
+    const x = tf.randomUniform([2, 3, 128, 128], 0, 1, 'float32', 11) as tf.Tensor4D;
+    const gap = tf.max(tf.abs(tf.sub(v1.features(x), v2.features(x)))).dataSync()[0]!;
+    assert.ok(gap > 1e-3, `version 1 and 2 features differ (max gap ${gap})`);
+    assert.throws(() => predictVoxels(old, v2, x), /trained on version 1 .* makes version 2/);
+    assert.deepEqual(predictVoxels(old, v1, x).shape, [2, nv]);
+    await assert.rejects(builtinFeatureExtractor('mobilenetv2', undefined, { featureVersion: 7 }), /feature version 7 is unknown/);
+    fs.rmSync(dir, { recursive: true, force: true });
+    tf.dispose([x, base.w, base.b]);
+    v1.dispose();
+    v2.dispose();
   });
 
   it('evaluation: top fraction, category share and the effect size', () => {

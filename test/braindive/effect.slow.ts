@@ -7,6 +7,7 @@
 import * as assert from 'node:assert/strict';
 import { loadSyntheticPipeline } from 'brainnet';
 import { evaluateGuidance, formatEvaluation, type SyntheticPipeline } from 'brainnet/braindive';
+import { encoderWorld, regionTruth, TRUE_EFFECT_SD } from './world-truth';
 
 describe('BrainDiVE evaluation (synthetic world, slow)', function () {
   this.timeout(3600000);
@@ -17,12 +18,15 @@ describe('BrainDiVE evaluation (synthetic world, slow)', function () {
     pipeline = await loadSyntheticPipeline();
   });
   it('guidance raises each region\'s predicted activation and category share', async () => {
-    const rows = await evaluateGuidance(pipeline, ['FFA', 'PPA', 'EBA', 'VWFA', 'food', 'FBA-1'], { scale: 10, seeds, steps });
+    const world = await encoderWorld();
+    const rows = await evaluateGuidance(pipeline, ['FFA', 'PPA', 'EBA', 'VWFA', 'food', 'FBA-1'], { scale: 10, seeds, steps, truth: world && regionTruth(world, pipeline.encoder.regions) });
+    await world?.dispose();
     console.log(formatEvaluation(rows));
     for (const r of rows) console.log(r.region, 'guided', JSON.stringify(r.guidedShares), 'unguided', JSON.stringify(r.unguidedShares));
     const count = (share: number) => Math.round(share * seeds.length);
     for (const r of rows) {
-      assert.ok(r.effectSD > 1, `${r.region}: effect ${r.effectSD.toFixed(2)} sd`);
+      if (r.truth) assert.ok(r.truth.effectSD >= TRUE_EFFECT_SD, `${r.region}: true effect ${r.truth.effectSD.toFixed(2)} sd (the encoder's ${r.effectSD.toFixed(2)})`);
+      else assert.ok(r.effectSD > 1, `${r.region}: effect ${r.effectSD.toFixed(2)} sd`);
       assert.ok(count(r.guidedShare) - count(r.unguidedShare) >= seeds.length / 4, `${r.region}: guided ${count(r.guidedShare)}/${seeds.length} vs unguided ${count(r.unguidedShare)}/${seeds.length}`);
     }
   });

@@ -58,7 +58,7 @@ describe('locked writers: two commands into one folder', function () {
     first.kill('SIGSTOP');
     const second = await runJob(makeSubjectJob(4), root);
     assert.notEqual(second.code, 0, `the second writer succeeded:\n${second.out}`);
-    assert.match(second.out, new RegExp(`${out}: expected no other writer of this folder, but found pid ${first.pid} \\(make-subject \\(layout algonauts, size tiny, seed 3, train 16, test 2\\)`));
+    assert.match(second.out, new RegExp(`${out}: expected no other writer of this folder, but found pid ${first.pid} \\(make-subject \\(layout algonauts, size tiny, seed 3, train 16, test 2, world v2\\)`));
     assert.doesNotMatch(second.out, /waiting/, 'fails at once, without waiting');
     first.kill('SIGCONT');
     const done = await first.done;
@@ -67,7 +67,7 @@ describe('locked writers: two commands into one folder', function () {
     assert.ok([...made.keys()].some((f) => f.endsWith('.npy')), 'the first writer wrote its subject');
     const third = await runJob(makeSubjectJob(4), root);
     assert.equal(third.code, 2, third.out);
-    assert.match(third.out, new RegExp(`${out}: expected an empty folder or a subject made with the same settings \\(layout algonauts, size tiny, seed 4, train 16, test 2\\), but found a subject made with layout algonauts, size tiny, seed 3, train 16, test 2\\. .*--overwrite`));
+    assert.match(third.out, new RegExp(`${out}: expected an empty folder or a subject made with the same settings \\(layout algonauts, size tiny, seed 4, train 16, test 2, world v2\\), but found a subject made with layout algonauts, size tiny, seed 3, train 16, test 2, world v2\\. .*--overwrite`));
     assert.deepEqual(compareSnapshots(made, snapshot(root, ['subj'])), [], 'the refused runs changed nothing');
     assert.equal(lockStatus(out).state, 'none');
   });

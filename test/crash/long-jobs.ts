@@ -21,8 +21,8 @@ export interface JobInputs {
 /** Makes the inputs under `dir` (quietly): all, or only those named in `parts`. */
 export async function makeJobInputs(dir: string, parts: (keyof JobInputs)[] = ['nsdRoot', 'images', 'subject']): Promise<JobInputs> {
   const inputs = { nsdRoot: path.join(dir, 'nsd'), images: path.join(dir, 'images'), subject: path.join(dir, 'subject') };
-  if (parts.includes('nsdRoot')) await makeNsdSubject({ size: 'tiny', seed: 11, out: inputs.nsdRoot, sessions: 3, imageSize: 16, log: null });
-  if (parts.includes('subject')) await makeAlgonautsSubject({ size: 'tiny', seed: 12, out: inputs.subject, train: 24, test: 2, log: null });
+  if (parts.includes('nsdRoot')) await makeNsdSubject({ size: 'tiny', seed: 11, out: inputs.nsdRoot, sessions: 3, imageSize: 16, world: 'v2', log: null });
+  if (parts.includes('subject')) await makeAlgonautsSubject({ size: 'tiny', seed: 12, out: inputs.subject, train: 24, test: 2, world: 'v2', log: null });
   if (!parts.includes('images')) return inputs;
   fs.mkdirSync(inputs.images, { recursive: true });
   let s = 12345;
@@ -41,7 +41,7 @@ export function longJobs(inputs: JobInputs, repo = REPO): KillJob[] {
     makeSubjectJob(3, repo),
     {
       name: 'make-subject (nsd)', outputs: ['subj'], cwd: repo,
-      argv: (r) => tsx('data-prep/make-subject.ts', ['--layout', 'nsd', '--size', 'tiny', '--seed', '3', '--sessions', '1', '--image-size', '16', '--out', path.join(r, 'subj')]),
+      argv: (r) => tsx('data-prep/make-subject.ts', ['--layout', 'nsd', '--size', 'tiny', '--seed', '3', '--sessions', '1', '--image-size', '16', '--world', 'v2', '--out', path.join(r, 'subj')]),
     },
     {
       name: 'zscore', outputs: ['z'], cwd: repo,
@@ -63,11 +63,11 @@ export function longJobs(inputs: JobInputs, repo = REPO): KillJob[] {
   ];
 }
 
-/** make-subject (Algonauts layout, tiny, 16 training images) with seed `seed` into `<root>/subj`. */
+/** make-subject (Algonauts layout, tiny, 16 training images, world v2: the folder's handling is tested, not the world) with seed `seed` into `<root>/subj`. */
 export function makeSubjectJob(seed: number, repo = REPO): KillJob {
   return {
     name: 'make-subject (algonauts)', outputs: ['subj'], cwd: repo,
-    argv: (r) => tsxArgv('data-prep/make-subject.ts', ['--layout', 'algonauts', '--size', 'tiny', '--seed', String(seed), '--train', '16', '--test', '2', '--out', path.join(r, 'subj')], repo),
+    argv: (r) => tsxArgv('data-prep/make-subject.ts', ['--layout', 'algonauts', '--size', 'tiny', '--seed', String(seed), '--train', '16', '--test', '2', '--world', 'v2', '--out', path.join(r, 'subj')], repo),
   };
 }
 

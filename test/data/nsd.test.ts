@@ -52,7 +52,7 @@ describe('synthetic NSD subject (tiny) read back through the NSD readers', funct
   let res: MakeNsdSubjectResult;
   let subj: NsdSubject;
   before(async () => {
-    res = await makeNsdSubject({ size: 'tiny', seed: 3, out, imageSize: 32 });
+    res = await makeNsdSubject({ size: 'tiny', seed: 3, out, imageSize: 32, world: 'v2' }); // the layout: the fast world
     subj = await openNsdSubject(out);
   });
 

@@ -1,6 +1,18 @@
-/** The science check's pure parts (lib/synthetic/recovery.ts) on a hand-made truth and fit; the whole experiment is data-prep/science-check.ts. */
+/**
+ * Recovery of the synthetic world's truth. The pure checks (lib/synthetic/recovery.ts) on a hand-made truth and fit; then
+ * the whole experiment (data-prep/science-run.ts) on a tiny world-v3 subject (200 images, 10 epochs, about 200 s of CPU):
+ * the fitted encoder recovers depth and pRF centres above their thresholds (scale is not recovered: an open finding), and
+ * the shuffled-image null (fMRI rows permuted against the images) fails every check.
+ */
 import { strict as assert } from 'node:assert';
-import { formatScienceTable, meanLayerIndex, pearsonFinite, scienceChecks, type ScienceInput } from 'brainnet/synthetic';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  formatRecoveryTable, formatScienceTable, meanLayerIndex, pearsonFinite, recoveryChecks, scienceChecks, spearmanFinite, RECOVERY_THRESHOLDS,
+  type ScienceInput,
+} from 'brainnet/synthetic';
+import { runScience } from '../../data-prep/science-run';
 
 // 8 vertices: four early (V1-V3) with a pRF, three category-ROI vertices, one other
 const truth: ScienceInput['truth'] = {
@@ -67,5 +79,56 @@ describe('science checks (pure): a fit against the ground truth', () => {
     assert.deepEqual(Array.from(meanLayerIndex([0.5, 0.5, 0, 0, 0, 1], 3)), [0.5, 2]);
     near(pearsonFinite([1, 2, NaN, 3], [2, 4, 0, 6]), 1, 'r');
     assert.ok(Number.isNaN(pearsonFinite([1, 2], [1, 2])), 'fewer than 3 pairs');
+  });
+});
+
+describe('recovery checks (pure): thresholds, not signs', () => {
+  const thr = { depthSpearman: 0.5, prfCentre: 0.5, scaleEarlyVsCategory: 0.2, scaleLocalVsGlobal: 0.2 };
+  const base = { ...truth, depth: ['early', 'early', 'early', 'early', 'late', 'mid', 'late', 'late'], trueDepth: Float32Array.from([0, 0, 0.1, 0.1, 0.9, 0.5, 1, NaN]) };
+  const wellFit = Float32Array.from([0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]);
+  it('pass when each effect clears its threshold; fail when one only has the right sign', () => {
+    const good = recoveryChecks({ minVertices: 1, truth: base, selectors: { layer: layers(0, 2), space, scale }, L, r2: wellFit, thresholds: thr });
+    assert.deepEqual(good.checks.map((c) => [c.name, c.pass]), [['depthSpearman', true], ['prfCentre', true], ['scaleEarlyVsCategory', true], ['scaleLocalVsGlobal', true]]);
+    near(good.checks[3]!.value, 0.9 - 0.5, 'global minus local inside category ROIs');
+    near(good.checks[2]!.value, (0.9 + 0.5 + 0.9) / 3 - 0.1, 'category minus early');
+    // a positive gap below the threshold fails: category scale only 0.05 above the early areas
+    const weak = recoveryChecks({ minVertices: 1, truth: base, selectors: { layer: layers(0, 2), space, scale: Float32Array.from([0.5, 0.5, 0.5, 0.5, 0.56, 0.54, 0.56, 0.5]) }, L, r2: wellFit, thresholds: thr });
+    assert.ok(weak.checks[2]!.value > 0 && !weak.checks[2]!.pass && !weak.pass);
+    // vertices below the well-fit R² leave the depth and pRF checks
+    const none = recoveryChecks({ minVertices: 1, truth: base, selectors: { layer: layers(0, 2), space, scale }, L, r2: new Float32Array(8), thresholds: thr });
+    assert.ok(Number.isNaN(none.checks[0]!.value) && !none.checks[0]!.pass && none.checks[1]!.n === 0);
+    // too few vertices to judge: a check fails however large its value
+    assert.ok(!recoveryChecks({ truth: base, selectors: { layer: layers(0, 2), space, scale }, L, r2: wellFit, thresholds: thr }).checks.some((c) => c.pass), 'fewer than MIN_CHECK_VERTICES');
+    assert.match(formatRecoveryTable(good.checks, none.checks), /\| scale inside category ROIs, global minus local vertices \(n=3\) \| ≥ 0.2 \| 0.400 \| yes \| 0.400 \| NO \|/);
+  });
+  it('Spearman uses ranks (average ranks for ties)', () => {
+    near(spearmanFinite([1, 2, 3, 4], [10, 20, 30, 1000]), 1, 'monotone');
+    near(spearmanFinite([1, 1, 2, NaN], [1, 1, 2, 5]), 1, 'ties and NaN');
+    near(spearmanFinite([1, 2, 3], [3, 2, 1]), -1, 'reversed');
+  });
+});
+
+describe('recovery of a tiny world-v3 subject, with the shuffled-image null', function () {
+  this.timeout(1800000);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-recovery-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  it('the fit recovers depth and pRF centres with a margin; the shuffled null fails every check', async () => {
+    const { report, table } = await runScience({ size: 'tiny', seed: 1, world: 'v3', subjectDir: path.join(tmp, 'subject'), cacheRoot: path.join(tmp, 'cache'), outDir: path.join(tmp, 'out'), ridge: false, log: null });
+    console.log(table.split('\n').slice(0, 12).join('\n'));
+    assert.equal(report.world.version, 3);
+    assert.equal(report.world.network, 'inceptionv3');
+    // depth and pRF centre: recovered with a margin (measured 0.400 and 0.683 at seed 1, thresholds 0.3 and 0.5)
+    for (const c of report.checks.filter((x) => x.name === 'depthSpearman' || x.name === 'prfCentre')) assert.ok(c.pass, `${c.what}: ${c.value.toFixed(3)} below ${c.threshold}`);
+    // scale: computed over the category ROIs and V1-V3, but NOT recovered on world v3 at this size (the scale selector
+    // collapses to local everywhere, 0.000 at seed 1, in the fit and the null alike; an open finding in the README), so
+    // the run's overall pass is false
+    const scale = report.checks.filter((x) => x.name.startsWith('scale'));
+    assert.ok(scale.every((c) => Number.isFinite(c.value) && c.n >= 100), 'the scale checks ran over the ROIs');
+    assert.equal(report.pass, report.checks.every((c) => c.pass) && report.null!.failsEveryCheck);
+    // the shuffled-image null fails every check
+    for (const c of report.null!.checks) assert.ok(!c.pass, `the shuffled null passes ${c.what}: ${c.value.toFixed(3)} >= ${c.threshold} over ${c.n} vertices`);
+    assert.ok(report.null!.failsEveryCheck);
+    assert.deepEqual(report.checks.map((c) => c.threshold), Object.values(RECOVERY_THRESHOLDS.tiny));
+    assert.ok(fs.existsSync(path.join(tmp, 'out', 'table.md')));
   });
 });

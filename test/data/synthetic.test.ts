@@ -6,9 +6,10 @@ import { loadAlgonautsSubject } from 'brainnet';
 import { Rng } from 'brainnet/core';
 import { FileFormatError, readNpy, writeNpy } from 'brainnet/io';
 import {
-  ico, icoVertexCount, makeCortex, makeAlgonautsSubject, noiseCeiling, groundTruth, syntheticWorldVersion,
-  SYNTHETIC_WORLD_VERSION,
+  ico, icoVertexCount, makeCortex, makeAlgonautsSubject, noiseCeiling, groundTruth, syntheticWorldVersion, loadSyntheticWorld,
+  meshSmoother, smoothOnMesh, socModel, NcsnrAccumulator, pixelsToImages, requireWorldV3, WorldVersionError, SYNTHETIC_WORLD_VERSION,
 } from 'brainnet/synthetic';
+import { tf } from 'brainnet';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-data-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -47,7 +48,59 @@ describe('synthetic world: pure parts', () => {
   });
 });
 
-describe('synthetic Algonauts subject (tiny) through the real-data loader', () => {
+describe('synthetic world v3: pure parts', () => {
+  it('NSD\'s ncsnr from repeats: within-image variance is the noise, the rest of the variance the signal', () => {
+    // one vertex, three images shown twice: within-image variances 0.5, 0.5, 2 -> noise 1; all 6 trials' variance 10/3 + ...
+    const acc = new NcsnrAccumulator(1);
+    const imgs = [[1, 2], [4, 5], [-3, -1]];
+    for (const t of imgs) acc.add(t.map((v) => Float64Array.of(v)));
+    const all = imgs.flat(), m = all.reduce((a, b) => a + b) / 6, total = all.reduce((a, b) => a + (b - m) ** 2, 0) / 6;
+    const noise = (0.5 + 0.5 + 2) / 3;
+    assert.ok(Math.abs(acc.ncsnr()[0]! - Math.sqrt((total - noise) / noise)) < 1e-6, `${acc.ncsnr()[0]}`);
+  });
+  it('trial noise smoothed on the mesh keeps unit variance and correlates neighbours', () => {
+    const c = makeCortex({ order: 5, seed: 1 });
+    const sm = meshSmoother(c.lh, 5);
+    const N = c.lh.roi.length, r = new Rng(3);
+    const white = new Float64Array(N), out = new Float64Array(N);
+    let ss = 0, nb = 0, cnt = 0;
+    for (let rep = 0; rep < 20; rep++) {
+      for (let k = 0; k < N; k++) white[k] = r.normal();
+      smoothOnMesh(sm, white, out);
+      for (let k = 0; k < N; k++) ss += out[k]! ** 2;
+      // the nearest other vertex: the largest kernel weight but the vertex's own
+      for (let k = 0; k < N; k += 7) {
+        let j = -1, best = -1;
+        for (let q = sm.ptr[k]!; q < sm.ptr[k + 1]!; q++) if (sm.idx[q] !== k && sm.w[q]! > best) { best = sm.w[q]!; j = sm.idx[q]!; }
+        if (j >= 0) { nb += out[k]! * out[j]!; cnt++; }
+      }
+    }
+    assert.ok(Math.abs(ss / (20 * N) - 1) < 0.05, `variance ${ss / (20 * N)}`);
+    assert.ok(nb / cnt > 0.2, `neighbour correlation ${nb / cnt}`);
+  });
+  it('the SOC model responds where the contrast is: a pRF on a textured disc, not one far from it', () => {
+    const S = 64, img = new Float32Array(3 * S * S).fill(0.5);
+    for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) {
+      const u = ((x + 0.5) * 2) / S - 1, v = 1 - ((y + 0.5) * 2) / S;
+      if (Math.hypot(u - 0.5, v - 0.5) < 0.25) for (let ch = 0; ch < 3; ch++) img[ch * S * S + y * S + x] = ((x >> 1) + (y >> 1)) % 2;
+    }
+    const p = (x: number, y: number) => ({ x, y, sigma: 0.12, surround: 0.2, c: 0.9, n: 0.5, x2: 0, y2: 0, sigma2: 0.1, mix: 0 });
+    const m = socModel([p(0.72, 0.5), p(-0.5, 0.5), p(0.5, -0.5)]);
+    const r = m.respond(tf.tensor4d(img, [1, 3, S, S])).dataSync();
+    m.dispose();
+    assert.ok(r[0]! > 0.1 && r[1]! < 0.01 * r[0]! && r[2]! < 0.01 * r[0]!, `responses ${Array.from(r)}`);
+  });
+  it('a subject from an older world is refused by v3-only functions, naming its version and the command to regenerate it', async () => {
+    const old = path.join(tmp, 'v2-world', 'ground_truth');
+    fs.mkdirSync(old, { recursive: true });
+    fs.writeFileSync(path.join(old, 'vertices.json'), '{"version":2,"seed":4,"size":"workshop","lh":{}}');
+    assert.throws(() => requireWorldV3(path.dirname(old), 'the check'), (e: Error) => e instanceof WorldVersionError && /world version 2/.test(e.message) && /make-subject -- --layout algonauts --size workshop --seed 4/.test(e.message));
+    await assert.rejects(loadSyntheticWorld(path.dirname(old)), /version 2.*version 3/);
+  });
+});
+
+describe('synthetic Algonauts subject (tiny, world v3) through the real-data loader', function () {
+  this.timeout(900000); // world v3 runs InceptionV3 over the calibration scenes and every image: about 30 s on 2 quiet cores
   const dir = path.join(tmp, 'tiny');
   let res: Awaited<ReturnType<typeof makeAlgonautsSubject>>;
   before(async () => { res = await makeAlgonautsSubject({ size: 'tiny', seed: 7, out: dir }); });
@@ -126,6 +179,45 @@ describe('synthetic Algonauts subject (tiny) through the real-data loader', () =
     ffa.lh.forEach((v, k) => assert.equal(v === 1, gt.lh.roi[k] === 'FFA-1'));
   });
 
+  it('world v3: its trueResponse, read back from ground_truth/world.safetensors, is what the written fMRI measured', async function () {
+    this.timeout(600000);
+    assert.equal(groundTruth(dir)!.version, 3);
+    const world = await loadSyntheticWorld(dir);
+    try {
+      const s = await loadAlgonautsSubject(dir);
+      const n = 48, side = 256;
+      const px = new Uint8Array(n * side * side * 3);
+      for (let i = 0; i < n; i++) px.set((await s.trainImage(i)).data, i * side * side * 3);
+      const x = pixelsToImages(px, 0, n, side);
+      const a = await world.trueResponse(x), b = await world.trueResponse(x);
+      x.dispose();
+      assert.deepEqual(a, b, 'deterministic');
+      const N = 297 + 321;
+      assert.equal(a.length, n * N);
+      const y = new Float32Array(n * N);
+      const lh = await s.fmri('lh'), rh = await s.fmri('rh');
+      for (let i = 0; i < n; i++) { y.set(lh.subarray(i * 297, (i + 1) * 297), i * N); y.set(rh.subarray(i * 321, (i + 1) * 321), i * N + 297); }
+      // per vertex, the correlation over images of the truth and the noisy measurement, averaged: about sqrt(reliability)
+      let sum = 0;
+      for (let v = 0; v < N; v++) {
+        const t = Array.from({ length: n }, (_, i) => a[i * N + v]!), m = Array.from({ length: n }, (_, i) => y[i * N + v]!);
+        const mt = t.reduce((p, q) => p + q) / n, mm = m.reduce((p, q) => p + q) / n;
+        let c = 0, vt = 0, vm = 0;
+        for (let i = 0; i < n; i++) { c += (t[i]! - mt) * (m[i]! - mm); vt += (t[i]! - mt) ** 2; vm += (m[i]! - mm) ** 2; }
+        sum += c / Math.sqrt(vt * vm);
+      }
+      assert.ok(sum / N > 0.3, `mean r(truth, measured) = ${sum / N}`);
+      // the noise ceiling in the ground truth is estimated from the repeats, close to the generating one's
+      const gt = JSON.parse(fs.readFileSync(path.join(dir, 'ground_truth/vertices.json'), 'utf8'));
+      const est = gt.lh.ncsnr as number[], gen = gt.lh.ncsnrTrue as number[];
+      const mean = (v: number[]) => v.reduce((p, q) => p + q, 0) / v.length;
+      assert.ok(est.some((v, k) => v !== gen[k]), 'estimated, not copied');
+      assert.ok(Math.abs(mean(est) - mean(gen)) < 0.25 * mean(gen), `mean ncsnr estimated ${mean(est)} vs generating ${mean(gen)}`);
+    } finally {
+      await world.dispose();
+    }
+  });
+
   it('passes its validation report at tiny size', () => {
     const rep = JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8'));
     assert.equal(rep.pass, true, res.table);
@@ -134,8 +226,8 @@ describe('synthetic Algonauts subject (tiny) through the real-data loader', () =
 
   it('same seed, same bytes', async () => {
     const a = path.join(tmp, 'det-a'), b = path.join(tmp, 'det-b');
-    await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: a, train: 24, test: 3 });
-    await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: b, train: 24, test: 3 });
+    await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: a, train: 24, test: 3, world: 'v2' });
+    await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: b, train: 24, test: 3, world: 'v2' });
     const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)).map((f) => path.join(e.name, f)) : [e.name])).sort();
     const files = walk(a);
     assert.deepEqual(walk(b), files);
@@ -146,7 +238,7 @@ describe('synthetic Algonauts subject (tiny) through the real-data loader', () =
 describe('loadAlgonautsSubject: bad input', () => {
   const base = path.join(tmp, 'small');
   const copy = (name: string) => { const d = path.join(tmp, name); fs.cpSync(base, d, { recursive: true }); return d; };
-  before(async () => { await makeAlgonautsSubject({ size: 'tiny', seed: 4, out: base, train: 20, test: 2 }); });
+  before(async () => { await makeAlgonautsSubject({ size: 'tiny', seed: 4, out: base, train: 20, test: 2, world: 'v2' }); });
 
   it('missing training_fmri file', async () => {
     const d = copy('no-fmri');

@@ -1,4 +1,4 @@
-/** fitEncoder end to end on a tiny synthetic subject with a tiny real (random-weight) tfjs conv backbone. */
+/** fitEncoder end to end on a tiny synthetic subject (the fast world v2: this tests the API, shapes and resume, not recovery) with a tiny real (random-weight) tfjs conv backbone. */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { fitEncoder, loadAlgonautsSubject } from 'brainnet';
 import type { AlgonautsSubject } from 'brainnet/data';
-import { groundTruth, makeAlgonautsSubject, scienceChecks, formatScienceTable } from 'brainnet/synthetic';
+import { groundTruth, makeAlgonautsSubject } from 'brainnet/synthetic';
 import { tfjsLayersBackbone, type Backbone } from 'brainnet/backbones';
 import { collectGridFeatures, readCheckpointHeader, summariseByRoi } from 'brainnet/encoding';
 
@@ -30,7 +30,7 @@ describe('fitEncoder', function () {
     await tf.setBackend('wasm');
     await tf.ready();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-fit-'));
-    await makeAlgonautsSubject({ size: 'tiny', seed: 5, out: path.join(dir, 'subj'), train: 24, test: 2 });
+    await makeAlgonautsSubject({ size: 'tiny', seed: 5, out: path.join(dir, 'subj'), train: 24, test: 2, world: 'v2' });
     subject = await loadAlgonautsSubject(path.join(dir, 'subj'));
     backbone = tinyBackbone();
   });
@@ -80,9 +80,7 @@ describe('fitEncoder', function () {
     // top-channel image of an ROI
     const img = await fit.topChannelImage(0, 'V1v');
     assert.equal(img.data.length, img.width * img.height * 3);
-    // the science checks run on any fit (their pass/fail needs the workshop subject; see science.slow.ts)
-    const rep = scienceChecks({ truth, selectors: fit.selectors, L, r2: fit.r2, ridge: fit.ridge });
-    assert.match(formatScienceTable(rep), /layer gap/);
+    // (whether a fit recovers the truth is asserted, with thresholds and a shuffled-image null, in test/data/recovery.test.ts)
     const params = fit.model.namedParams().map(([, v]) => Float32Array.from(v.dataSync() as Float32Array));
     await fit.dispose();
 

@@ -91,10 +91,11 @@ describe('encoding training', function () {
     assert.ok(last < 0.75 * first, `train loss ${first} -> ${last}`);
     assert.equal(a.epochs[14]!.r2.length, n);
     assert.ok(a.epochs[14]!.meanPearson > a.epochs[0]!.meanPearson, `pearson ${a.epochs[0]!.meanPearson} -> ${a.epochs[14]!.meanPearson}`);
-    // the layer selector moves towards layer 1, where the signal is
+    // the layer selector moves towards layer 1, where the signal is: 0.72 after 15 epochs (measured; 0.5 is chance with
+    // 2 layers, so the threshold keeps a margin above chance and below the measured value)
     let mean1 = 0;
     for (let v = 0; v < n; v++) mean1 += a.sel.layer[2 * v + 1]! / n;
-    assert.ok(mean1 > 0.5, `mean weight of layer 1: ${mean1}`);
+    assert.ok(mean1 > 0.65, `mean weight of layer 1: ${mean1} (measured 0.72; chance 0.5)`);
   });
 
   it('stops on a NaN loss and names the batch', async () => {

@@ -12,7 +12,7 @@ export const DEPTH_LAYER: Record<string, number> = { early: 1, mid: 4, late: 7 }
 
 /** Makes (or reuses) a tiny subject in `dir` and returns its layout, ROI names, truth and a ground-truth fit. */
 export async function groundTruthFit(dir: string): Promise<{ layout: FlatLayout; rois: string[]; truthRoi: string[]; depth: string[]; fit: EncoderFitLike }> {
-  if (!groundTruth(dir)) await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: dir, train: 12, test: 4 });
+  if (!groundTruth(dir)) await makeAlgonautsSubject({ size: 'tiny', seed: 3, out: dir, train: 12, test: 4, world: 'v2' }); // figures only: the fast world
   const subject = await loadAlgonautsSubject(dir);
   const layout = await subjectFlatLayout(subject);
   const rois = await subjectRoiLabels(subject);

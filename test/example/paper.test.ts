@@ -74,6 +74,34 @@ describe('viz/paper: one-call paper figures from a fit', function () {
     await assert.rejects(paperPlotly(figs[5]!), /not a single flatmap/);
   });
 
+  it('truth against recovery: true and recovered depth, pRF and scale maps side by side, and the pRF scatter', async () => {
+    const { groundTruth, depthOf } = await import('brainnet/synthetic');
+    const { paperTruthVsRecovered } = await import('brainnet/viz');
+    const t = groundTruth(path.join(dir, 'subject'))!;
+    const truth = { depth: depthOf(t), prfX: t.prfX, prfY: t.prfY, scale: t.scale.map((s) => (s === 'global' ? 1 : 0)) };
+    const fig = await paperTruthVsRecovered(truth, g.fit, g.layout, { rois: g.rois, roiLabels: false, width: 1200, early: t.roi.map((r) => /^V[123][dv]$/.test(r)) });
+    assert.equal(fig.maps!.length, 6);
+    assert.deepEqual(fig.maps!.map((m) => m.title), ['True depth', 'Recovered: mean layer index', 'True pRF centre', 'Recovered: space selector', 'True scale', 'Recovered: scale selector']);
+    assert.ok((pngSize(fig.png)?.width ?? 0) >= 1000, 'two columns of 600 px');
+    // the true depth map: blue (early) at V1, red (late) at FFA-1, as the ground-truth fit's recovered map
+    for (const m of [fig.maps![0]!, fig.maps![1]!]) {
+      const png = await (await import('brainnet/viz')).renderFlatmapPng(m, { width: 900, height: 450 });
+      const px = await pixels(png);
+      const geom = flatmapGeometry(m, { width: px.width, height: px.height });
+      const N = g.rois.length;
+      const at = (f: (r: string) => boolean) => px.at(...geom.toPixel(...layoutCentroid(g.layout, Array.from({ length: N }, (_, i) => i < g.layout.nLh && f(g.rois[i]!)))!));
+      const v1 = at((r) => r.startsWith('V1')), ffa = at((r) => r === 'FFA-1');
+      assert.ok(v1[2]! > v1[0]! + 40 && ffa[0]! > ffa[2]! + 40, `${m.title}: V1 ${v1}, FFA-1 ${ffa}`);
+    }
+    // the scatter: one point per axis per V1-V3 vertex with a pRF; the ground-truth fit lies on the diagonal
+    const values = (fig.vegaLite!.data as { values: { axis: string; truth: number; recovered: number }[] }).values;
+    const nEarly = t.roi.filter((r, i) => /^V[123][dv]$/.test(r) && Number.isFinite(t.prfX[i]!)).length;
+    assert.equal(values.length, 2 * nEarly);
+    // x as stored; y flipped back to point up (the ground-truth fit stores the pRF's y unflipped on the grid, so its y comes out negated)
+    assert.ok(values.filter((v) => v.axis === 'x').every((v) => Math.abs(v.truth - v.recovered) < 1e-5 || Math.abs(v.truth) > 1), 'x on the diagonal');
+    assert.ok(values.filter((v) => v.axis !== 'x').every((v) => Math.abs(v.truth + v.recovered) < 1e-5 || Math.abs(v.truth) > 1), 'y negated');
+  });
+
   it('rejects a fit that covers other vertices than the layout', async () => {
     await assert.rejects(paperFigures({ ...g.fit, r2: new Float32Array(5) }, g.layout), /r2 has 5 values/);
   });

@@ -20,7 +20,7 @@ describe('NSD notebooks end to end on a tiny synthetic subject (brainnet-ts kern
     assert.ok(fs.existsSync(NOTEBOOK_CLI), `${NOTEBOOK_CLI} is missing: run npm run build first`);
     env = installTestKernel();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-nsdprep-nb-'));
-    await makeNsdSubject({ size: 'tiny', seed: 7, out: path.join(tmp, 'subj'), imageSize: 16 });
+    await makeNsdSubject({ size: 'tiny', seed: 7, out: path.join(tmp, 'subj'), imageSize: 16, world: 'v2' });
   });
   after(() => { env?.cleanup(); if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
 

@@ -109,7 +109,7 @@ describe('nsd-prep: pure helpers', () => {
 describe('nsd-prep: pipeline on a tiny synthetic NSD subject', function () {
   this.timeout(120000);
   const root = path.join(tmp, 'subj');
-  before(async () => { await makeNsdSubject({ size: 'tiny', seed: 5, out: root, imageSize: 16 }); });
+  before(async () => { await makeNsdSubject({ size: 'tiny', seed: 5, out: root, imageSize: 16, world: 'v2' }); });
 
   it('zscore stops after one session, resumes without redoing it, and equals an uninterrupted run', async () => {
     const a = path.join(tmp, 'za'), b = path.join(tmp, 'zb');

@@ -20,7 +20,7 @@ describe('make-subject: several subjects in one call', function () {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('--seed 1-2 with {seed} in --out writes one validated subject per seed, each different', () => {
-    const r = run(['--layout', 'algonauts', '--size', 'tiny', '--seed', '1-2', '--out', path.join(tmp, 's{seed}')]);
+    const r = run(['--layout', 'algonauts', '--size', 'tiny', '--seed', '1-2', '--world', 'v2', '--out', path.join(tmp, 's{seed}')]);
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     const fmri = [1, 2].map((seed) => {
       const report = JSON.parse(fs.readFileSync(path.join(tmp, `s${seed}`, 'report.json'), 'utf8'));

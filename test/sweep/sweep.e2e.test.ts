@@ -69,7 +69,7 @@ describe('sweeps end to end (brainnet-ts kernel, tiny synthetic subjects)', func
     subjects = [];
     for (const seed of [1, 2]) {
       const out = path.join(tmp, `subjects/s${seed}`);
-      await makeAlgonautsSubject({ size: 'tiny', seed, out, train: 48, test: 4 });
+      await makeAlgonautsSubject({ size: 'tiny', seed, out, train: 48, test: 4, world: 'v2' });
       subjects.push(out);
     }
     local = await runSweep({ notebook: POINT_NB, grid: grid(), params: { saveDir: '{point}/save' }, out: path.join(tmp, 'local'), jobs: 2, log: null, progress: false });

@@ -28,7 +28,7 @@ describe('viz: selector figures and panels', function () {
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-vizfig-'));
-    await makeAlgonautsSubject({ size: 'tiny', seed: 2, out: dir, train: 12, test: 4 });
+    await makeAlgonautsSubject({ size: 'tiny', seed: 2, out: dir, train: 12, test: 4, world: 'v2' }); // drawing only: the fast world
     const gt = groundTruth(dir)!;
     const spheres = { lh: await readFreesurferSurface(path.join(dir, 'surfaces', 'lh.sphere')), rh: await readFreesurferSurface(path.join(dir, 'surfaces', 'rh.sphere')) };
     layout = await projectionLayout(spheres, { vertices: { lh: gt.fsIndex.subarray(0, gt.nLh), rh: gt.fsIndex.subarray(gt.nLh) } });

@@ -31,7 +31,7 @@ describe('viz: flatmaps on a synthetic subject', function () {
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-viz-'));
-    await makeAlgonautsSubject({ size: 'tiny', seed: 1, out: dir, train: 12, test: 4 });
+    await makeAlgonautsSubject({ size: 'tiny', seed: 1, out: dir, train: 12, test: 4, world: 'v2' }); // drawing only: the fast world
     const gt = groundTruth(dir)!;
     vertices = { lh: gt.fsIndex.subarray(0, gt.nLh), rh: gt.fsIndex.subarray(gt.nLh) };
     spheres = { lh: await readFreesurferSurface(path.join(dir, 'surfaces', 'lh.sphere')), rh: await readFreesurferSurface(path.join(dir, 'surfaces', 'rh.sphere')) };
