@@ -505,8 +505,7 @@ export async function paperSubjectAgreement(maps: Record<string, Record<string, 
 export async function paperTruthVsRecovered(truth: TruthMaps, fit: EncoderFitLike, layout: FlatLayout, opts: PaperFigureOptions & { early?: ArrayLike<boolean | number> } = {}): Promise<PaperFigure> {
   const N = vertexCount(layout);
   const L = layerNames(fit)?.length ?? Math.round(toMatrix(fit.selectors.layer, { rows: N, what: 'selectors.layer' }).shape[1]);
-  const lw = toMatrix(fit.selectors.layer, { rows: N, cols: L, what: 'selectors.layer' }).data;
-  const depth = Float32Array.from({ length: N }, (_, i) => { let s = 0; for (let l = 0; l < L; l++) s += l * lw[i * L + l]!; return L > 1 ? s / (L - 1) : 0; });
+  const depth = meanLayerPerVertex(fit.selectors.layer, N, L).map((v) => (L > 1 ? v / (L - 1) : 0));
   const maps = truthVsRecoveredFigures(truth, { depth, space: fit.selectors.space, scale: fit.selectors.scale }, layout, roiOpts(layout, opts));
   const width = Math.round((opts.width ?? 1400) / 2);
   const png = await comparePanel(maps, { cols: 2, width, height: Math.round(width / 2), title: opts.title ?? 'Ground truth (left) and what the encoder recovered (right)' });
