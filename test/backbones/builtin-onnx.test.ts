@@ -89,7 +89,7 @@ describe('backbones: built-in ONNX engine (Keras -> ONNX -> onnxruntime-node)', 
   it('names each engine apart (token caches keep them apart) and checks its options', async () => {
     const bb = await loadBuiltinBackbone('mobilenetv2', { inputSize: [64, 96], layers: ['block_2_add', 'out_relu'] });
     try {
-      assert.match(bb.name, /^mobilenetv2@nsfwjs4\+ort1\.\d+\.\d+$/);
+      assert.match(bb.name, /^mobilenetv2@nsfwjs4@64x96\+ort1\.\d+\.\d+$/, 'the input size is part of the name');
       assert.deepEqual(bb.inputSize, [64, 96]);
       assert.deepEqual(bb.grids, [[16, 24], [2, 3]]);
       assert.deepEqual(bb.channels, [24, 1280]);
