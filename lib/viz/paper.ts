@@ -508,7 +508,7 @@ export async function paperTruthVsRecovered(truth: TruthMaps, fit: EncoderFitLik
   const depth = meanLayerPerVertex(fit.selectors.layer, N, L).map((v) => (L > 1 ? v / (L - 1) : 0));
   const maps = truthVsRecoveredFigures(truth, { depth, space: fit.selectors.space, scale: fit.selectors.scale }, layout, roiOpts(layout, opts));
   const width = Math.round((opts.width ?? 1400) / 2);
-  const png = await comparePanel(maps, { cols: 2, width, height: Math.round(width / 2), title: opts.title ?? 'Ground truth (left) and what the encoder recovered (right)' });
+  const png = await comparePanel(maps, { cols: 2, width, height: Math.round(width / 2), title: opts.title ?? 'Ground truth (left) and what the encoder recovered (right)', palette: palette(opts) });
   const vegaLite = prfScatterSpec({ x: truth.prfX, y: truth.prfY }, fit.selectors.space, { keep: opts.early });
   return { name: 'truth_vs_recovered', title: opts.title ?? 'Truth and recovery', png, maps, vegaLite };
 }
