@@ -1,6 +1,8 @@
 /** Reads test/fixtures/encoding/parity.{json,bin} (made by data-prep/fixtures/make_encoding_fixtures.py). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { FactorizedEncoder, type HeadKind } from 'brainnet/encoding';
 
 export interface ParityFixture {
   meta: {
@@ -36,4 +38,26 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[i]!));
   }
   return den === 0 ? num : num / den;
+}
+
+/** The fixture's encoder with PyTorch's parameters (N vertices, the fixture's layer widths, D, H), on the given head. */
+export function fixtureModel(fx: ParityFixture, head?: HeadKind): FactorizedEncoder {
+  const { D, H, widths } = fx.meta;
+  const model = new FactorizedEncoder(fx.get('coords').data, { layerWidths: widths, bottleneckDim: D, hiddenDim: H, seed: 1, ...(head ? { head } : {}) });
+  const values: Record<string, Float32Array> = {};
+  for (const [name] of model.namedParams()) values[name] = fx.get(name).data;
+  model.setParams(values);
+  return model;
+}
+
+/** The fixture's input tokens as tensors, per layer: local [B, C_l, g, g], global [B, C_l]. */
+export function fixtureTokens(fx: ParityFixture): { local: tf.Tensor4D[]; global: tf.Tensor2D[] } {
+  const { B, widths } = fx.meta;
+  return {
+    local: widths.map((_, l) => {
+      const a = fx.get(`input.local.${l}`);
+      return tf.tensor4d(a.data, a.shape as [number, number, number, number]);
+    }),
+    global: widths.map((_, l) => tf.tensor2d(fx.get(`input.global.${l}`).data, [B, widths[l]!])),
+  };
 }

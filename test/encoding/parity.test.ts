@@ -6,32 +6,23 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { FactorizedEncoder, encoderLoss, onnxEngine, positionEncoding } from 'brainnet/encoding';
-import { loadParityFixture, relErr } from './fixture';
+import { fixtureModel, fixtureTokens, loadParityFixture, relErr } from './fixture';
 
 const TOL = 1e-4;
 
 for (const backend of ['cpu', 'wasm']) {
   describe(`encoding parity with PyTorch (${backend})`, function () {
     const fx = loadParityFixture();
-    const { N, B, D, H, widths, step } = fx.meta;
+    const { N, B, step } = fx.meta;
     let model: FactorizedEncoder;
     before(async () => {
       await tf.setBackend(backend);
       await tf.ready();
-      model = new FactorizedEncoder(fx.get('coords').data, { layerWidths: widths, bottleneckDim: D, hiddenDim: H, seed: 1 });
-      const values: Record<string, Float32Array> = {};
-      for (const [name] of model.namedParams()) values[name] = fx.get(name).data;
-      model.setParams(values);
+      model = fixtureModel(fx);
     });
     after(() => model.dispose());
 
-    const tokens = () => ({
-      local: widths.map((_, l) => {
-        const a = fx.get(`input.local.${l}`);
-        return tf.tensor4d(a.data, a.shape as [number, number, number, number]);
-      }),
-      global: widths.map((_, l) => tf.tensor2d(fx.get(`input.global.${l}`).data, [B, widths[l]!])),
-    });
+    const tokens = () => fixtureTokens(fx);
 
     it('position encoding matches', () => {
       const pe = positionEncoding(fx.get('coords').data, N);
@@ -89,25 +80,16 @@ for (const backend of ['cpu', 'wasm']) {
 
 describe('encoding parity with PyTorch (onnx host step)', function () {
   const fx = loadParityFixture();
-  const { N, B, D, H, widths, step } = fx.meta;
+  const { N, B, step } = fx.meta;
   let model: FactorizedEncoder;
   before(async () => {
     await tf.setBackend('wasm');
     await tf.ready();
-    model = new FactorizedEncoder(fx.get('coords').data, { layerWidths: widths, bottleneckDim: D, hiddenDim: H, seed: 1, head: 'onnx' });
-    const values: Record<string, Float32Array> = {};
-    for (const [name] of model.namedParams()) values[name] = fx.get(name).data;
-    model.setParams(values);
+    model = fixtureModel(fx, 'onnx');
   });
   after(() => model.dispose());
 
-  const tokens = () => ({
-    local: widths.map((_, l) => {
-      const a = fx.get(`input.local.${l}`);
-      return tf.tensor4d(a.data, a.shape as [number, number, number, number]);
-    }),
-    global: widths.map((_, l) => tf.tensor2d(fx.get(`input.global.${l}`).data, [B, widths[l]!])),
-  });
+  const tokens = () => fixtureTokens(fx);
 
   it('prediction, loss and every parameter gradient match', async () => {
     const engine = await onnxEngine(model);
