@@ -17,17 +17,8 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { fitEncoder, loadAlgonautsSubject } from 'brainnet';
-import { buildTokenCache, fileImageSources, tfjsLayersBackbone, type Backbone } from 'brainnet/backbones';
-
-/** A seeded 3-layer conv net on 32x32 images: grids 16, 8, 4 with 4, 6, 8 channels. */
-function tinyBackbone(): Backbone {
-  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
-  const input = tf.input({ shape: [32, 32, 3] });
-  const c1 = tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'c1', kernelInitializer: init(1) }).apply(input);
-  const c2 = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'c2', kernelInitializer: init(2) }).apply(c1);
-  const c3 = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'c3', kernelInitializer: init(3) }).apply(c2) as tf.SymbolicTensor;
-  return tfjsLayersBackbone(tf.model({ inputs: input, outputs: c3 }), { name: 'tiny-conv-crash', layers: ['c1', 'c2', 'c3'], inputSize: [32, 32], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
-}
+import { buildTokenCache, fileImageSources } from 'brainnet/backbones';
+import { tinyBackbone } from '../backbones/tiny-backbone';
 
 async function main(): Promise<void> {
   const [job, ...rest] = process.argv.slice(2);
@@ -37,7 +28,7 @@ async function main(): Promise<void> {
   });
   await tf.setBackend('wasm');
   await tf.ready();
-  const backbone = tinyBackbone();
+  const backbone = tinyBackbone('tiny-conv-crash');
   console.log(`${job}: started`);
   if (job === 'token-cache') {
     const files = fs.readdirSync(a.images!).filter((f) => f.endsWith('.png')).sort().map((f) => path.join(a.images!, f));

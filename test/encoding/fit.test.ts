@@ -8,19 +8,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { fitEncoder, loadAlgonautsSubject } from 'brainnet';
 import type { AlgonautsSubject } from 'brainnet/data';
 import { groundTruth, makeAlgonautsSubject } from 'brainnet/synthetic';
-import { tfjsLayersBackbone, type Backbone } from 'brainnet/backbones';
+import type { Backbone } from 'brainnet/backbones';
+import { tinyBackbone } from '../backbones/tiny-backbone';
 import { collectGridFeatures, readCheckpointHeader, summariseByRoi } from 'brainnet/encoding';
-
-/** A seeded 3-layer conv net on 32x32 images: grids 16, 8, 4 with 4, 6, 8 channels. */
-function tinyBackbone(): Backbone {
-  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
-  const input = tf.input({ shape: [32, 32, 3] });
-  const c1 = tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'c1', kernelInitializer: init(1) }).apply(input);
-  const c2 = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'c2', kernelInitializer: init(2) }).apply(c1);
-  const c3 = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'c3', kernelInitializer: init(3) }).apply(c2) as tf.SymbolicTensor;
-  const model = tf.model({ inputs: input, outputs: c3 });
-  return tfjsLayersBackbone(model, { name: 'tiny-conv-test', layers: ['c1', 'c2', 'c3'], inputSize: [32, 32], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
-}
 
 describe('fitEncoder', function () {
   let dir: string;
@@ -32,7 +22,7 @@ describe('fitEncoder', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brainnet-fit-'));
     await makeAlgonautsSubject({ size: 'tiny', seed: 5, out: path.join(dir, 'subj'), train: 24, test: 2, world: 'v2' });
     subject = await loadAlgonautsSubject(path.join(dir, 'subj'));
-    backbone = tinyBackbone();
+    backbone = tinyBackbone('tiny-conv-test');
   });
   after(async () => {
     backbone?.dispose();
