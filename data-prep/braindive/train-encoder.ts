@@ -74,8 +74,17 @@ function arg(name: string, def: string): string {
   const truth = groundTruth(s);
   const food = truth && { lh: Uint8Array.from(truth.roi.slice(0, truth.nLh), (r) => +(r === 'food')), rh: Uint8Array.from(truth.roi.slice(truth.nLh), (r) => +(r === 'food')) };
   const bar = progress({ label: 'features', total: s.trainImagePaths.length + (extra?.n ?? 0) });
-  const r = await fitSubjectEncoder(s, fx, { extra, food, steps: Number(arg('steps', '3000')), lr: Number(arg('lr', '1e-3')), featureCacheDir: arg('cache', 'data/braindive/features'), onProgress: (d) => bar.update(d) });
-  bar.done();
+  const steps = Number(arg('steps', '3000'));
+  let stepBar: ReturnType<typeof progress> | undefined;
+  const r = await fitSubjectEncoder(s, fx, {
+    extra, food, steps, lr: Number(arg('lr', '1e-3')), featureCacheDir: arg('cache', 'data/braindive/features'), onProgress: (d) => bar.update(d),
+    onStep: (d) => {
+      if (!stepBar) { bar.done(); stepBar = progress({ label: 'AdamW steps', total: steps }); }
+      if (d % 20 === 0 || d === steps) stepBar.update(d);
+    },
+  });
+  if (stepBar) stepBar.done();
+  else bar.done();
   await saveVoxelEncoder(out, r.encoder);
   if (world) {
     fs.copyFileSync(path.join(subject, 'ground_truth', 'world.safetensors'), path.join(path.dirname(out), 'world.safetensors'));

@@ -54,6 +54,8 @@ export interface TrainVoxelOptions {
   weightDecay?: number;
   batch?: number;
   seed?: number;
+  /** Called after each optimisation step with (steps done, steps in all): a progress bar's hook. */
+  onStep?: (done: number, total: number) => void;
 }
 
 /** Trains W, b on features X [N,D] and responses Y [N,V] with AdamW + MSE (minibatches, seeded), each voxel keeping the weights of its lowest validation MSE (checked every 20 steps); validation R^2 per voxel on (valX, valY). */
@@ -106,6 +108,7 @@ export function trainVoxelEncoder(
     optW.applyOnDevice([w], [grads[w.name]!]);
     optB.applyOnDevice([b], [grads[b.name]!]);
     tf.dispose([idx, value, ...Object.values(grads)]);
+    opts.onStep?.(k + 1, steps);
   }
   Xt.dispose();
   Yt.dispose();
