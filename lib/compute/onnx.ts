@@ -4,6 +4,11 @@
  */
 import type * as ortTypes from 'onnxruntime-node';
 
+// onnxruntime 1.30's Linux build starts a telemetry component with its first session, which leaves an empty
+// /tmp/mat-debug-<pid>.log behind in every process. This project runs offline and sends nothing: turn it off before any
+// session exists (every module that creates one imports this file). A user's own setting wins.
+process.env['ORT_DISABLE_TELEMETRY'] ??= '1';
+
 /** Execution providers to pass to `InferenceSession.create`, best first (`['cuda', 'cpu']` or `['cpu']`). */
 export function onnxExecutionProviders(env: NodeJS.ProcessEnv = process.env): string[] {
   const forced = env['BRAINNET_ONNX_PROVIDER']?.trim();
