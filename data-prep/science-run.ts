@@ -177,3 +177,21 @@ export function scienceMarkdown(r: ScienceRunReport): string {
     '', '```', formatScienceTable(r.science), '```',
   ].join('\n');
 }
+
+/** Encoder against ridge per ROI over several seeds' reports: mean ± sd of each R² and of their ratio, as Markdown. */
+export function roiOverSeedsMarkdown(reports: ScienceRunReport[]): string {
+  const ms = (x: number[]) => {
+    const v = x.filter(Number.isFinite);
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, v.length - 1));
+    return v.length ? `${m.toFixed(3)} ± ${sd.toFixed(3)}` : '-';
+  };
+  const rois = reports[0]!.science.r2.byRoi.map((r) => r.roi);
+  const rows = rois.map((roi) => {
+    const per = reports.map((r) => r.science.r2.byRoi.find((x) => x.roi === roi)!);
+    const ratio = per.map((x) => (x.ridge ? x.model / x.ridge : NaN));
+    return `| ${roi} | ${per[0]!.n} | ${ms(per.map((x) => x.noiseCeiling))} | ${ms(per.map((x) => x.model))} | ${ms(per.map((x) => x.ridge ?? NaN))} | ${ms(ratio)} | ${ratio.filter((q) => q >= 0.9).length} of ${ratio.length} |`;
+  });
+  return [`Encoder against ridge per ROI, seeds ${reports.map((r) => r.seed).join(', ')} (${reports[0]!.size}, world v${reports[0]!.world.version}; validation R², mean ± sd over the seeds)`, '',
+    '| ROI | vertices | noise ceiling | encoder R² | ridge R² | encoder / ridge | seeds with encoder ≥ 0.9 × ridge |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
+}

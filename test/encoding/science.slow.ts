@@ -2,14 +2,14 @@
  * Slow science check (issue 18): the workshop-size world-v3 subject over 5 seeds (1-5), each fitted with the built-in
  * MobileNetV2 (the world is made of InceptionV3) and fitted again on shuffled images. Every seed's fit must pass every
  * recovery check and its shuffled null must fail every one; the mean ± sd of each check over the seeds is printed and
- * written to outputs/science/seeds.json and seeds.md (the README's science table comes from these files and the per-seed
- * report.json in outputs/science/seed-N/). Subjects and token caches are kept in data/, so a rerun skips what exists.
+ * written to outputs/science/seeds.json and seeds.md, and encoder against ridge per ROI to roi-over-seeds.md (the README's
+ * science tables come from these files and the per-seed report.json in outputs/science/seed-N/). Subjects and token caches are kept in data/, so a rerun skips what exists.
  * Run: npm run build && npx mocha --timeout 36000000 test/encoding/science.slow.ts (hours on 2 cores; BRAINNET_SCIENCE_SEEDS=1,2 for fewer).
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runScience, type ScienceRunReport } from '../../data-prep/science-run';
+import { roiOverSeedsMarkdown, runScience, type ScienceRunReport } from '../../data-prep/science-run';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -35,6 +35,7 @@ describe('science check on the workshop subject, 5 seeds (slow)', function () {
     fs.mkdirSync(path.join(ROOT, 'outputs', 'science'), { recursive: true });
     fs.writeFileSync(path.join(ROOT, 'outputs', 'science', 'seeds.json'), JSON.stringify({ seeds, rows }, null, 1) + '\n');
     fs.writeFileSync(path.join(ROOT, 'outputs', 'science', 'seeds.md'), md + '\n');
+    fs.writeFileSync(path.join(ROOT, 'outputs', 'science', 'roi-over-seeds.md'), roiOverSeedsMarkdown(reports) + '\n');
     for (const r of reports) {
       for (const c of r.checks) assert.ok(c.pass, `seed ${r.seed}: ${c.what} ${c.value.toFixed(3)} < ${c.threshold}`);
       assert.ok(r.null!.failsEveryCheck, `seed ${r.seed}: the shuffled null passes a check`);
