@@ -182,9 +182,8 @@ export function scienceMarkdown(r: ScienceRunReport): string {
 export function roiOverSeedsMarkdown(reports: ScienceRunReport[]): string {
   const ms = (x: number[]) => {
     const v = x.filter(Number.isFinite);
-    const m = v.reduce((a, b) => a + b, 0) / v.length;
-    const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, v.length - 1));
-    return v.length ? `${m.toFixed(3)} ± ${sd.toFixed(3)}` : '-';
+    const { mean, sd } = meanSd(v);
+    return v.length ? `${mean.toFixed(3)} ± ${sd.toFixed(3)}` : '-';
   };
   const rois = reports[0]!.science.r2.byRoi.map((r) => r.roi);
   const rows = rois.map((roi) => {
@@ -194,4 +193,10 @@ export function roiOverSeedsMarkdown(reports: ScienceRunReport[]): string {
   });
   return [`Encoder against ridge per ROI, seeds ${reports.map((r) => r.seed).join(', ')} (${reports[0]!.size}, world v${reports[0]!.world.version}; validation R², mean ± sd over the seeds)`, '',
     '| ROI | vertices | noise ceiling | encoder R² | ridge R² | encoder / ridge | seeds with encoder ≥ 0.9 × ridge |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+/** Mean and sample standard deviation (n - 1; 0 for one value). */
+export function meanSd(x: number[]): { mean: number; sd: number } {
+  const m = x.reduce((a, b) => a + b, 0) / x.length;
+  return { mean: m, sd: Math.sqrt(x.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, x.length - 1)) };
 }

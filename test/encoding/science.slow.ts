@@ -9,7 +9,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { roiOverSeedsMarkdown, runScience, type ScienceRunReport } from '../../data-prep/science-run';
+import { meanSd, roiOverSeedsMarkdown, runScience, type ScienceRunReport } from '../../data-prep/science-run';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -42,8 +42,3 @@ describe('science check on the workshop subject, 5 seeds (slow)', function () {
     }
   });
 });
-
-function meanSd(x: number[]): { mean: number; sd: number } {
-  const m = x.reduce((a, b) => a + b, 0) / x.length;
-  return { mean: m, sd: Math.sqrt(x.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, x.length - 1)) };
-}
