@@ -12,7 +12,7 @@ import type { AlgonautsSubject } from 'brainnet/data';
 import { Rng, subSeed } from 'brainnet/core';
 import { writeFileAtomic } from 'brainnet/io';
 import {
-  formatRecoveryTable, formatScienceTable, groundTruth, makeAlgonautsSubject, recoveryChecks, scienceChecks, syntheticWorldVersion,
+  formatRecoveryTable, formatScienceTable, groundTruth, makeAlgonautsSubject, madeByWorld, recoveryChecks, scienceChecks, subjectWorldOf,
   worldNetworkFor, RECOVERY_THRESHOLDS, type RecoveryCheck, type ScienceReport, type WorldVersion,
 } from 'brainnet/synthetic';
 
@@ -82,12 +82,11 @@ export async function runScience(o: ScienceRunOptions): Promise<{ report: Scienc
   const dir = o.subjectDir ?? path.join('data', 'subjects', `science-${o.size}-${o.world}${o.world === 'v3' ? `-${network}` : ''}-seed${o.seed}`);
   // 1. the subject
   const want = o.world === 'v3' ? 3 : 2;
-  const have = syntheticWorldVersion(dir);
-  const haveNetwork = have === 3 ? groundTruth(dir)?.network : undefined;
+  const made = subjectWorldOf(dir);
   const wantTrain = o.train ?? d.train;
   const haveTrain = subjectTrainCount(dir);
-  if (have !== want || (want === 3 && haveNetwork !== network) || (wantTrain !== undefined && haveTrain !== wantTrain)) {
-    log(`science: generating the ${o.size} subject (seed ${o.seed}, world ${o.world}${want === 3 ? `, network ${network}` : ''}${wantTrain ? `, ${wantTrain} training images` : ''}) in ${dir}${have === null ? '' : ` (it was made by world version ${have}${haveNetwork ? ` with ${haveNetwork}` : ''}, ${haveTrain ?? '?'} training images)`}`);
+  if (!made || !madeByWorld(made, o.world, network) || (wantTrain !== undefined && haveTrain !== wantTrain)) {
+    log(`science: generating the ${o.size} subject (seed ${o.seed}, world ${o.world}${want === 3 ? `, network ${network}` : ''}${wantTrain ? `, ${wantTrain} training images` : ''}) in ${dir}${made === null ? '' : ` (it was made by world version ${made.version}${made.network ? ` with ${made.network}` : ''}, ${haveTrain ?? '?'} training images)`}`);
     fs.rmSync(dir, { recursive: true, force: true });
     await makeAlgonautsSubject({ size: o.size, seed: o.seed, out: dir, world: o.world, network, train: o.train ?? d.train });
   }

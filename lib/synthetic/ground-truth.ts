@@ -28,6 +28,18 @@ export function syntheticWorldVersion(dir: string): number | null {
   return m ? Number(m[1]) : 1;
 }
 
+/** The world a subject folder was made by: its version and, for world v3, its network; null without a ground truth. */
+export function subjectWorldOf(dir: string): { version: number; network?: string } | null {
+  const version = syntheticWorldVersion(dir);
+  if (version === null) return null;
+  return version === 3 ? { version, network: groundTruth(dir)?.network } : { version };
+}
+
+/** True when `made` (subjectWorldOf) is `world`, and for world v3 made of `network`. */
+export function madeByWorld(made: { version: number; network?: string }, world: 'v2' | 'v3', network: string): boolean {
+  return made.version === (world === 'v3' ? 3 : 2) && (world !== 'v3' || made.network === network);
+}
+
 /** A synthetic subject's ground truth over its selected vertices, lh then rh (N = nLh + nRh), in the column order of its fMRI. */
 export interface VertexTruth {
   /** Vertices of the left hemisphere (the first nLh entries of every array). */
